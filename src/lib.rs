@@ -1,0 +1,6 @@
+//! lockstep: a control room for database upgrades — controlled upgrade pipelines, blue/green
+//! upgrade runs, and the dashboard operators watch them from.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod model;

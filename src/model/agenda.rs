@@ -1,0 +1,164 @@
+//! The agenda: every instant at which lockstep must act by itself (auto-validations, maintenance
+//! windows, updates finishing), kept up to date event by event so finding the next one is cheap.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::command::Command;
+use super::event::{EventKind, StepId};
+use super::service::ServiceKey;
+use super::state::State;
+
+/// Something lockstep does by itself at a given instant. At one instant, updates finish first,
+/// then auto-validations fire, then maintenance windows open (so a window opening at the very
+/// instant a validation fires already sees the validated version).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Due {
+    /// A maintenance update finishes.
+    FinishUpdate(ServiceKey),
+    /// A step's auto-validation delay runs out (V3).
+    AutoValidate(StepId),
+    /// A service's maintenance window opens while it has a pending update.
+    Window(ServiceKey),
+}
+
+impl Due {
+    /// The command the scheduler issues for it.
+    #[must_use]
+    pub fn command(&self) -> Command {
+        match self {
+            Due::FinishUpdate(service) => Command::FinishUpdate {
+                service: service.clone(),
+            },
+            Due::AutoValidate(step_id) => Command::AutoValidate { step_id: *step_id },
+            Due::Window(service) => Command::MaintenanceWindowOpened {
+                service: service.clone(),
+            },
+        }
+    }
+}
+
+/// Every pending deadline, ordered by time.
+#[derive(Debug, Clone, Default)]
+pub struct Agenda {
+    by_time: BTreeSet<(DateTime<Utc>, Due)>,
+    at: HashMap<Due, DateTime<Utc>>,
+}
+
+impl Agenda {
+    /// Builds the agenda of `state`; windows are looked for strictly after `watermark`.
+    #[must_use]
+    pub fn build(state: &State, watermark: DateTime<Utc>) -> Self {
+        let mut agenda = Agenda::default();
+        for key in state.services.keys() {
+            agenda.refresh(state, Due::FinishUpdate(key.clone()), watermark);
+            agenda.refresh(state, Due::Window(key.clone()), watermark);
+        }
+        for id in state.steps.keys() {
+            agenda.refresh(state, Due::AutoValidate(*id), watermark);
+        }
+        agenda
+    }
+
+    /// The earliest deadline.
+    #[must_use]
+    pub fn first(&self) -> Option<(DateTime<Utc>, Due)> {
+        self.by_time.first().cloned()
+    }
+
+    /// How many deadlines are pending.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.by_time.len()
+    }
+
+    /// Whether nothing is pending.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.by_time.is_empty()
+    }
+
+    /// Recomputes one deadline against the state.
+    pub fn refresh(&mut self, state: &State, due: Due, watermark: DateTime<Utc>) {
+        if let Some(old) = self.at.remove(&due) {
+            self.by_time.remove(&(old, due.clone()));
+        }
+        if let Some(at) = when(state, &due, watermark) {
+            self.at.insert(due.clone(), at);
+            self.by_time.insert((at, due));
+        }
+    }
+
+    /// Recomputes every deadline an event may have moved.
+    pub fn refresh_after(&mut self, state: &State, event: &EventKind, watermark: DateTime<Utc>) {
+        for due in affected(state, event) {
+            self.refresh(state, due, watermark);
+        }
+    }
+}
+
+fn when(state: &State, due: &Due, watermark: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    match due {
+        Due::FinishUpdate(key) => state.services.get(key)?.updating.as_ref().map(|u| u.finishes_at),
+        Due::AutoValidate(id) => state.auto_validation_at(state.steps.get(id)?),
+        Due::Window(key) => {
+            let svc = state.services.get(key)?;
+            (svc.powered && svc.updating.is_none() && state.pending_update(svc).is_some())
+                .then(|| svc.maintenance.next_after(watermark))
+        }
+    }
+}
+
+fn service_dues(state: &State, key: &ServiceKey, out: &mut Vec<Due>) {
+    out.push(Due::FinishUpdate(key.clone()));
+    out.push(Due::Window(key.clone()));
+    for step in state.steps_from(key) {
+        out.push(Due::AutoValidate(step.step_id));
+        out.push(Due::Window(step.destination.clone()));
+    }
+}
+
+fn affected(state: &State, event: &EventKind) -> Vec<Due> {
+    let mut out = Vec::new();
+    match event {
+        EventKind::ProjectCreated { .. } => {}
+        EventKind::ReleasePublished { service_type, .. } => {
+            for svc in state.services.values() {
+                if svc.service_type == *service_type {
+                    out.push(Due::Window(svc.key.clone()));
+                }
+            }
+        }
+        EventKind::ServiceCreated { service, .. }
+        | EventKind::PowerChanged { service, .. }
+        | EventKind::UpdateStarted { service, .. }
+        | EventKind::EmergencyOverride { service, .. }
+        | EventKind::UpdateApplied { service, .. } => service_dues(state, service, &mut out),
+        EventKind::StepCreated {
+            step_id,
+            destination,
+            ..
+        } => {
+            out.push(Due::AutoValidate(*step_id));
+            out.push(Due::Window(destination.clone()));
+        }
+        EventKind::StepUpdated { step_id, .. } | EventKind::VersionValidated { step_id, .. } => {
+            out.push(Due::AutoValidate(*step_id));
+            if let Some(step) = state.steps.get(step_id) {
+                out.push(Due::Window(step.destination.clone()));
+            }
+        }
+        EventKind::StepDeleted { step_id } => {
+            out.push(Due::AutoValidate(*step_id));
+            // The step is gone from the state: its former destination is found by a scan of
+            // the windows that no longer have a holding step.
+            for svc in state.services.values() {
+                if state.step_into(&svc.key).is_none() {
+                    out.push(Due::Window(svc.key.clone()));
+                }
+            }
+        }
+    }
+    out
+}

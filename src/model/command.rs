@@ -1,0 +1,112 @@
+//! Commands: what users, the scheduler and drivers ask of the engine.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::StepId;
+use super::service::{MaintenanceWindow, Plan, ServiceKey, ServiceType};
+use super::version::Version;
+
+/// A request to change something; decided against the state at an instant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Create a project (in the default organization when none is given).
+    CreateProject {
+        /// Project name.
+        name: String,
+        /// Organization id.
+        organization_id: Option<String>,
+    },
+    /// Create a service.
+    CreateService {
+        /// Project and name.
+        service: ServiceKey,
+        /// Kind of service.
+        service_type: ServiceType,
+        /// Version it runs.
+        version: Version,
+        /// Plan (default startup).
+        plan: Option<Plan>,
+        /// Maintenance window (default tuesday 03:00 UTC).
+        maintenance: Option<MaintenanceWindow>,
+    },
+    /// Power a service on or off (V6).
+    SetPower {
+        /// The service.
+        service: ServiceKey,
+        /// On or off.
+        powered: bool,
+    },
+    /// Apply a pending maintenance update now.
+    MaintenanceStart {
+        /// The service.
+        service: ServiceKey,
+    },
+    /// Publish a release for a service type.
+    PublishRelease {
+        /// Kind of service.
+        service_type: ServiceType,
+        /// The version.
+        version: Version,
+        /// Critical fix (V7).
+        critical: bool,
+    },
+    /// Create an upgrade step (P1–P7).
+    CreateStep {
+        /// Organization (optional while there is one).
+        organization_id: Option<String>,
+        /// Receives updates first.
+        source: ServiceKey,
+        /// Held until validation.
+        destination: ServiceKey,
+        /// Delay before automatic validation (default 7).
+        auto_validation_delay_days: Option<i64>,
+    },
+    /// Change a step's delay (P9).
+    UpdateStep {
+        /// The step.
+        step_id: StepId,
+        /// The new delay.
+        auto_validation_delay_days: i64,
+    },
+    /// Delete a step (P8).
+    DeleteStep {
+        /// The step.
+        step_id: StepId,
+    },
+    /// Validate a service's current version on every step it is the source of (V2).
+    ValidateForService {
+        /// The source service.
+        service: ServiceKey,
+        /// Optional comment.
+        comment: Option<String>,
+    },
+    /// Scheduler: a step's auto-validation deadline is reached (V3).
+    AutoValidate {
+        /// The step.
+        step_id: StepId,
+    },
+    /// Scheduler: a service's maintenance window opens.
+    MaintenanceWindowOpened {
+        /// The service.
+        service: ServiceKey,
+    },
+    /// Driver: a maintenance update finished.
+    FinishUpdate {
+        /// The service.
+        service: ServiceKey,
+    },
+}
+
+impl Command {
+    /// Whether the command changes something a read-only operator may not change.
+    #[must_use]
+    pub fn is_scheduled(&self) -> bool {
+        matches!(
+            self,
+            Command::AutoValidate { .. }
+                | Command::MaintenanceWindowOpened { .. }
+                | Command::FinishUpdate { .. }
+        )
+    }
+}
