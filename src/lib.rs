@@ -3,4 +3,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod drivers;
+pub mod engine;
 pub mod model;

@@ -100,7 +100,12 @@ impl Agenda {
 
 fn when(state: &State, due: &Due, watermark: DateTime<Utc>) -> Option<DateTime<Utc>> {
     match due {
-        Due::FinishUpdate(key) => state.services.get(key)?.updating.as_ref().map(|u| u.finishes_at),
+        Due::FinishUpdate(key) => state
+            .services
+            .get(key)?
+            .updating
+            .as_ref()
+            .map(|u| u.finishes_at),
         Due::AutoValidate(id) => state.auto_validation_at(state.steps.get(id)?),
         Due::Window(key) => {
             let svc = state.services.get(key)?;

@@ -112,9 +112,9 @@ impl State {
                 Ok(Decision::events(vec![NewEvent::new(
                     EventKind::ProjectCreated {
                         project: name.clone(),
-                        organization_id: org,
+                        organization_id: org.clone(),
                     },
-                    "project created",
+                    format!("project {name} created in organization {org}"),
                 )]))
             }
             Command::CreateService {
@@ -149,7 +149,7 @@ impl State {
                         version: version.clone(),
                         maintenance,
                     },
-                    "service created",
+                    format!("service {service} created ({service_type} {version})"),
                 )]))
             }
             Command::SetPower { service, powered } => self.decide_power(service, *powered),
@@ -179,7 +179,7 @@ impl State {
                             from: svc.version.clone(),
                             to: u.target.clone(),
                         },
-                        format!("maintenance update to {} finished", u.target),
+                        format!("{service}: maintenance update to {} finished", u.target),
                     )])),
                     _ => Ok(Decision::nothing(format!(
                         "{service} has no update finishing now"
@@ -200,7 +200,11 @@ impl State {
                         "{service_type} {version} is already published"
                     )));
                 }
-                let what = if *critical { "critical release" } else { "release" };
+                let what = if *critical {
+                    "critical release"
+                } else {
+                    "release"
+                };
                 Ok(Decision::events(vec![NewEvent::new(
                     EventKind::ReleasePublished {
                         service_type: *service_type,
@@ -315,7 +319,7 @@ impl State {
                     service: service.clone(),
                     powered,
                 },
-                format!("powered {word}"),
+                format!("{service} powered {word}"),
             )],
             notice,
         })
@@ -358,7 +362,7 @@ impl State {
                 finishes_at,
                 emergency_override: pending.emergency_override,
             },
-            format!("{reason}: applying {}", pending.version),
+            format!("{}: {reason}: applying {}", svc.key, pending.version),
         )];
         if pending.emergency_override
             && let Some(step) = self.holding_step(&svc.key)
@@ -388,7 +392,9 @@ impl State {
         let src = self.service(source)?;
         let dst = self.service(destination)?;
         let src_org = self.organization_of(&source.project).unwrap_or_default();
-        let dst_org = self.organization_of(&destination.project).unwrap_or_default();
+        let dst_org = self
+            .organization_of(&destination.project)
+            .unwrap_or_default();
         if let Some(org) = organization_id
             && org != src_org
         {

@@ -26,7 +26,10 @@ impl State {
     #[must_use]
     pub fn forecast(&self, service: &Service, now: DateTime<Utc>) -> Option<Forecast> {
         let newest = self.newest_release(service)?;
-        let releases = self.releases_of(service.service_type).iter().map(|r| &r.version);
+        let releases = self
+            .releases_of(service.service_type)
+            .iter()
+            .map(|r| &r.version);
         let wanted = service.version.next_hop(newest, releases)?;
         let (at, explanation) = self.receive_time(service, &wanted, now, 0)?;
         Some(Forecast {
@@ -47,12 +50,21 @@ impl State {
             return None;
         }
         if svc.version >= *wanted {
-            return Some((svc.updated_at, format!("{} already runs {}", svc.key.name, svc.version)));
+            return Some((
+                svc.updated_at,
+                format!("{} already runs {}", svc.key.name, svc.version),
+            ));
         }
         if let Some(u) = svc.updating.as_ref().filter(|u| u.target >= *wanted) {
-            return Some((u.started_at, format!("{} is applying {} now", svc.key.name, u.target)));
+            return Some((
+                u.started_at,
+                format!("{} is applying {} now", svc.key.name, u.target),
+            ));
         }
-        if self.pending_update(svc).is_some_and(|p| p.version >= *wanted) {
+        if self
+            .pending_update(svc)
+            .is_some_and(|p| p.version >= *wanted)
+        {
             let at = svc.maintenance.next_after(now);
             return Some((at, format!("maintenance window {}", svc.maintenance)));
         }
@@ -61,18 +73,28 @@ impl State {
         let delay = Duration::days(i64::from(step.auto_validation_delay_days));
         let (validated_at, before) = if source.version >= *wanted {
             let at = self.auto_validation_at(step)?;
-            (at, format!("auto-validation of {} {}", source.key.name, source.version))
+            (
+                at,
+                format!("auto-validation of {} {}", source.key.name, source.version),
+            )
         } else {
             let (received, how) = self.receive_time(source, wanted, now, hops + 1)?;
             (
                 received + delay,
-                format!("{how}; {} auto-validated {} days later", source.key.name, step.auto_validation_delay_days),
+                format!(
+                    "{how}; {} auto-validated {} days later",
+                    source.key.name, step.auto_validation_delay_days
+                ),
             )
         };
         let at = svc.maintenance.next_after(validated_at.max(now));
         Some((
             at,
-            format!("{before} at {}, then window {}", validated_at.format("%a %m-%d %H:%M"), svc.maintenance),
+            format!(
+                "{before} at {}, then window {}",
+                validated_at.format("%a %m-%d %H:%M"),
+                svc.maintenance
+            ),
         ))
     }
 }

@@ -95,9 +95,8 @@ impl State {
     #[must_use]
     pub fn auto_validation_at(&self, step: &Step) -> Option<DateTime<Utc>> {
         let source = self.services.get(&step.source)?;
-        (source.powered && source.version > step.pinned_version).then(|| {
-            source.updated_at + Duration::days(i64::from(step.auto_validation_delay_days))
-        })
+        (source.powered && source.version > step.pinned_version)
+            .then(|| source.updated_at + Duration::days(i64::from(step.auto_validation_delay_days)))
     }
 
     /// The chain above `service` (root first, `service` last).

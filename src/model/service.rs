@@ -204,7 +204,8 @@ mod weekday_text {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Weekday, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|_| serde::de::Error::custom(format!("unknown day '{s}'")))
+        s.parse()
+            .map_err(|_| serde::de::Error::custom(format!("unknown day '{s}'")))
     }
 }
 

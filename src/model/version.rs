@@ -7,7 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A service version, compared component by component as numbers, never as text.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone)]
 pub struct Version {
     major: u32,
     minor: u32,
@@ -16,7 +16,9 @@ pub struct Version {
 
 /// Why a text is not a version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{input}' is not a version: use MAJOR.MINOR[.PATCH] with whole numbers, for example 15.9 or 3.8.1")]
+#[error(
+    "'{input}' is not a version: use MAJOR.MINOR[.PATCH] with whole numbers, for example 15.9 or 3.8.1"
+)]
 pub struct VersionParseError {
     /// The text that was refused.
     pub input: String,
@@ -37,7 +39,11 @@ impl Version {
     /// Builds a version from its components.
     #[must_use]
     pub fn new(major: u32, minor: u32, patch: Option<u32>) -> Self {
-        Self { major, minor, patch }
+        Self {
+            major,
+            minor,
+            patch,
+        }
     }
 
     /// The major component.
@@ -92,6 +98,20 @@ impl Version {
             .max()
             .cloned()
             .or_else(|| Some(target.clone()))
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Version {}
+
+impl std::hash::Hash for Version {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
     }
 }
 
@@ -168,7 +188,16 @@ mod tests {
 
     #[test]
     fn refuses_text_that_is_not_a_version() {
-        for bad in ["15.x", "15", "", "15.8.1.2", "v15.8", "15..8", "-1.2", "15.8 beta"] {
+        for bad in [
+            "15.x",
+            "15",
+            "",
+            "15.8.1.2",
+            "v15.8",
+            "15..8",
+            "-1.2",
+            "15.8 beta",
+        ] {
             let e = bad.parse::<Version>().expect_err(bad);
             assert!(e.to_string().contains("MAJOR.MINOR"), "{e}");
         }

@@ -131,7 +131,10 @@ impl State {
         ServiceView {
             project_name: svc.key.project.clone(),
             service_name: svc.key.name.clone(),
-            organization_id: self.organization_of(&svc.key.project).unwrap_or_default().to_string(),
+            organization_id: self
+                .organization_of(&svc.key.project)
+                .unwrap_or_default()
+                .to_string(),
             service_type: svc.service_type,
             plan: svc.plan,
             version: svc.version.clone(),

@@ -1,0 +1,123 @@
+//! What the binary does: a command, or the dashboard.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::cli::{self, Cli};
+use crate::engine::{Engine, LocalEngine};
+
+/// The default database: `lockstep.db` in the XDG data directory.
+#[must_use]
+pub fn default_db() -> PathBuf {
+    data_dir().join("lockstep.db")
+}
+
+/// Where the demo fleet lives when nothing is configured.
+#[must_use]
+pub fn demo_db() -> PathBuf {
+    data_dir().join("demo.db")
+}
+
+fn data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "lockstep")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".lockstep"))
+}
+
+/// Runs the parsed command line and returns the exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Some(cmd) => {
+                let db = cli.db.clone().unwrap_or_else(default_db);
+                cli::run(&cli, cmd, &db).await
+            }
+            None => dashboard(&cli).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn dashboard(cli: &Cli) -> Result<(), cli::CliError> {
+    let engine: LocalEngine = match &cli.db {
+        Some(db) => LocalEngine::open(db)?,
+        None if default_db().exists() => LocalEngine::open(&default_db())?,
+        None => crate::demo::create(&demo_db(), true).await?,
+    };
+    if !std::io::stdout().is_terminal() {
+        return summary(&engine).await;
+    }
+    summary(&engine).await
+}
+
+/// What the dashboard would show, as text, for a stdout that is not a terminal.
+async fn summary(engine: &dyn Engine) -> Result<(), cli::CliError> {
+    let snap = engine.snapshot().await?;
+    let info = engine.info();
+    println!(
+        "lockstep  {} {}  {} clock {}",
+        info.kind,
+        info.location,
+        snap.clock.kind,
+        cli::render::when(snap.clock.now)
+    );
+    let state = &snap.state;
+    let now = snap.clock.now;
+    let waiting: Vec<_> = state
+        .steps
+        .values()
+        .filter_map(|s| state.auto_validation_at(s).map(|at| (at, s)))
+        .collect();
+    let held = state
+        .services
+        .values()
+        .filter(|s| state.held_update(s).is_some())
+        .count();
+    let updating = state
+        .services
+        .values()
+        .filter(|s| s.updating.is_some())
+        .count();
+    println!(
+        "{} services · {} steps · {} waiting for validation · {} held · {} updating",
+        state.services.len(),
+        state.steps.len(),
+        waiting.len(),
+        held,
+        updating
+    );
+    let mut waiting = waiting;
+    waiting.sort_by_key(|(at, _)| *at);
+    for (at, s) in waiting.iter().take(10) {
+        let v = state
+            .services
+            .get(&s.source)
+            .map(|x| x.version.to_string())
+            .unwrap_or_default();
+        println!(
+            "  waiting  {} → {}  {v}  auto {}",
+            s.source,
+            s.destination,
+            cli::render::when_relative(*at, now)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! The command line, with the source CLI's command names and arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::model::{Plan, ServiceType, Version};
+
+/// lockstep — a control room for database upgrades.
+///
+/// Without a command it opens the dashboard (on the demo fleet when no database is configured).
+#[derive(Debug, Parser)]
+#[command(name = "lockstep", version, about, long_about = None)]
+pub struct Cli {
+    /// The database file (default: lockstep.db in the XDG data directory).
+    #[arg(long, global = true, env = "LOCKSTEP_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Print reads as JSON for scripts.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Who is acting, as recorded in the history (default: $LOCKSTEP_USER, then $USER).
+    #[arg(long = "as", global = true, env = "LOCKSTEP_USER", value_name = "USER")]
+    pub actor: Option<String>,
+
+    /// Open the dashboard without any changing action.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+
+    /// Dashboard colour theme: dark, light or high-contrast.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    /// What to do; none opens the dashboard.
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Create a new database.
+    Init {
+        /// Run on a virtual clock, moved only by `lockstep clock advance`.
+        #[arg(long)]
+        virtual_clock: bool,
+        /// Start the virtual clock at this instant (RFC 3339, e.g. 2026-01-05T09:00:00Z).
+        #[arg(long, value_name = "RFC3339", requires = "virtual_clock")]
+        at: Option<String>,
+    },
+    /// Projects.
+    #[command(subcommand)]
+    Project(ProjectCmd),
+    /// Services.
+    #[command(subcommand)]
+    Service(ServiceCmd),
+    /// Releases published for service types.
+    #[command(subcommand)]
+    Release(ReleaseCmd),
+    /// Upgrade pipeline steps (as `avn upgrade-pipeline step …`).
+    #[command(subcommand)]
+    Step(StepCmd),
+    /// The database's clock.
+    #[command(subcommand)]
+    Clock(ClockCmd),
+    /// The history of every change (V9).
+    Events {
+        /// Only events after this id.
+        #[arg(long, default_value_t = 0, value_name = "ID")]
+        since: u64,
+        /// At most this many events.
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        limit: usize,
+    },
+    /// The demo fleet.
+    #[command(subcommand)]
+    Demo(DemoCmd),
+}
+
+/// `lockstep project …`
+#[derive(Debug, Subcommand)]
+pub enum ProjectCmd {
+    /// Create a project.
+    Create {
+        /// Organization (default: the default organization).
+        #[arg(long, value_name = "ORG")]
+        organization_id: Option<String>,
+        /// Project name.
+        name: String,
+    },
+    /// List projects.
+    List,
+}
+
+/// A service named by project and name.
+#[derive(Debug, Args)]
+pub struct ServiceRef {
+    /// The service's project.
+    #[arg(long, value_name = "PROJECT")]
+    pub project: String,
+    /// The service's name.
+    pub name: String,
+}
+
+/// `lockstep service …`
+#[derive(Debug, Subcommand)]
+pub enum ServiceCmd {
+    /// Create a service.
+    Create {
+        /// Project.
+        #[arg(long)]
+        project: String,
+        /// Service type (pg, kafka, redis, opensearch, …).
+        #[arg(long = "type", value_name = "TYPE")]
+        service_type: ServiceType,
+        /// Version it runs (MAJOR.MINOR[.PATCH]).
+        #[arg(long)]
+        version: Version,
+        /// Plan: hobbyist, startup, business or premium.
+        #[arg(long)]
+        plan: Option<Plan>,
+        /// Maintenance day (monday … sunday).
+        #[arg(long, value_name = "DAY", requires = "maintenance_time")]
+        maintenance_dow: Option<String>,
+        /// Maintenance time, UTC (HH:MM:SS).
+        #[arg(long, value_name = "HH:MM:SS", requires = "maintenance_dow")]
+        maintenance_time: Option<String>,
+        /// Service name.
+        name: String,
+    },
+    /// List services.
+    List {
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Show one service: versions, hold, pending update, forecast.
+    Get(ServiceRef),
+    /// Power a service on or off (V6: a powered-off source holds nothing).
+    Power {
+        #[command(flatten)]
+        service: ServiceRef,
+        /// on or off.
+        state: PowerState,
+    },
+    /// Apply a pending maintenance update now.
+    MaintenanceStart(ServiceRef),
+}
+
+/// on / off.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PowerState {
+    /// Power on.
+    On,
+    /// Power off.
+    Off,
+}
+
+/// `lockstep release …`
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCmd {
+    /// Publish a new version for a service type.
+    Publish {
+        /// Service type.
+        #[arg(long = "type", value_name = "TYPE")]
+        service_type: ServiceType,
+        /// A critical (security/stability) fix, which may skip validation (V7).
+        #[arg(long)]
+        critical: bool,
+        /// The version.
+        version: Version,
+    },
+    /// List releases.
+    List,
+}
+
+/// `lockstep step …`
+#[derive(Debug, Subcommand)]
+pub enum StepCmd {
+    /// Create an upgrade step: SOURCE receives updates first, DESTINATION waits for validation.
+    Create {
+        /// Organization (optional while there is one).
+        #[arg(long, value_name = "ORG")]
+        organization_id: Option<String>,
+        /// The source's project (default: the project that has a service of that name).
+        #[arg(long, value_name = "PROJECT")]
+        source_project: Option<String>,
+        /// The source service.
+        source: String,
+        /// The destination's project (default: the project that has a service of that name).
+        #[arg(long, value_name = "PROJECT")]
+        destination_project: Option<String>,
+        /// The destination service.
+        destination: String,
+        /// Days before automatic validation, 1 to 30 (default 7).
+        #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+        auto_validation_delay_days: Option<i64>,
+    },
+    /// List steps.
+    List,
+    /// Show one step.
+    Get {
+        /// The step's id.
+        step_id: u64,
+    },
+    /// Change a step's auto-validation delay.
+    Update {
+        /// Days before automatic validation, 1 to 30.
+        #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+        auto_validation_delay_days: i64,
+        /// The step's id.
+        step_id: u64,
+    },
+    /// Delete a step and its validations.
+    Delete {
+        /// The step's id.
+        step_id: u64,
+    },
+    /// Validate a service's current version on every step it is the source of.
+    ValidateForService {
+        /// The service's project.
+        #[arg(long)]
+        project: String,
+        /// The source service.
+        service: String,
+        /// Why it is safe.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+}
+
+/// `lockstep clock …`
+#[derive(Debug, Subcommand)]
+pub enum ClockCmd {
+    /// Show the clock.
+    Show,
+    /// Move a virtual clock forward (90m, 12h, 3d), running every deadline in between.
+    Advance {
+        /// How far.
+        duration: String,
+    },
+}
+
+/// `lockstep demo …`
+#[derive(Debug, Subcommand)]
+pub enum DemoCmd {
+    /// Create the demo fleet in a new database on a virtual clock.
+    Init {
+        /// Replace the database if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+}

@@ -1,0 +1,9 @@
+//! The command line: the source CLI's commands, human tables, `--json` for scripts.
+
+pub mod args;
+pub mod commands;
+pub mod render;
+pub mod table;
+
+pub use args::{Cli, Cmd};
+pub use commands::{CliError, run, run_on};

@@ -1,0 +1,452 @@
+//! The embedded engine: one thread owns the state and the journal. Commands arrive on a
+//! channel; everything waiting is decided and committed together (group commit), then answered
+//! and broadcast. Other processes' writes to the same file are picked up within a second.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::drivers::sim::SimPlanner;
+use crate::model::{Agenda, Command, Event, MaintenancePlanner, Seq, State};
+
+use super::clock::{ClockInfo, ClockKind, system_now};
+use super::scheduler::Batch;
+use super::store::Store;
+use super::{Engine, EngineError, EngineInfo, Receipt, Snapshot};
+
+/// How often the engine looks for other processes' writes.
+const POLL: StdDuration = StdDuration::from_millis(250);
+/// How many requests one commit may carry.
+const MAX_BATCH: usize = 1024;
+/// Events between two snapshots.
+const SNAPSHOT_EVERY: u64 = 10_000;
+
+type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+
+enum Request {
+    Execute {
+        actor: String,
+        command: Command,
+        reply: Reply<Receipt>,
+    },
+    Advance {
+        by: Duration,
+        reply: Reply<Receipt>,
+    },
+    Snapshot {
+        reply: Reply<Snapshot>,
+    },
+    Events {
+        since: Seq,
+        limit: usize,
+        reply: Reply<Vec<Event>>,
+    },
+    Clock {
+        reply: Reply<ClockInfo>,
+    },
+}
+
+/// The embedded engine over a local SQLite journal.
+pub struct LocalEngine {
+    requests: Option<Sender<Request>>,
+    events: broadcast::Sender<Event>,
+    path: PathBuf,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Writer {
+    store: Store,
+    state: State,
+    agenda: Agenda,
+    planner: Box<dyn MaintenancePlanner + Send>,
+    events: broadcast::Sender<Event>,
+    data_version: i64,
+    snapshot_head: Seq,
+}
+
+impl LocalEngine {
+    /// Opens the database at `path`, replays it, and processes every deadline that passed
+    /// while nothing was running, each at its own due time.
+    pub fn open(path: &Path) -> Result<LocalEngine, EngineError> {
+        let store = Store::open(path)?;
+        Self::start(store, Box::new(SimPlanner))
+    }
+
+    /// Creates a new database and opens it.
+    pub fn create(
+        path: &Path,
+        clock: ClockKind,
+        at: DateTime<Utc>,
+    ) -> Result<LocalEngine, EngineError> {
+        let store = Store::create(path, clock, at)?;
+        Self::start(store, Box::new(SimPlanner))
+    }
+
+    fn start(
+        store: Store,
+        planner: Box<dyn MaintenancePlanner + Send>,
+    ) -> Result<LocalEngine, EngineError> {
+        let path = store.path().to_path_buf();
+        let (events, _) = broadcast::channel(16_384);
+        let mut writer = Writer::load(store, planner, events.clone())?;
+        writer.tick()?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("lockstep-engine".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| EngineError::Storage(format!("cannot start the engine: {e}")))?;
+        Ok(LocalEngine {
+            requests: Some(tx),
+            events,
+            path,
+            thread: Some(thread),
+        })
+    }
+
+    fn ask<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Request,
+    ) -> BoxFuture<'_, Result<T, EngineError>> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self
+            .requests
+            .as_ref()
+            .map(|r| r.send(make(reply)).is_ok())
+            .unwrap_or(false);
+        async move {
+            if !sent {
+                return Err(EngineError::Closed);
+            }
+            answer.await.unwrap_or(Err(EngineError::Closed))
+        }
+        .boxed()
+    }
+}
+
+impl Drop for LocalEngine {
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Engine for LocalEngine {
+    fn info(&self) -> EngineInfo {
+        EngineInfo {
+            kind: "embedded".into(),
+            location: self.path.display().to_string(),
+        }
+    }
+
+    fn execute(
+        &self,
+        actor: &str,
+        command: Command,
+    ) -> BoxFuture<'_, Result<Receipt, EngineError>> {
+        let actor = actor.to_string();
+        self.ask(move |reply| Request::Execute {
+            actor,
+            command,
+            reply,
+        })
+    }
+
+    fn snapshot(&self) -> BoxFuture<'_, Result<Snapshot, EngineError>> {
+        self.ask(|reply| Request::Snapshot { reply })
+    }
+
+    fn events(&self, since: Seq, limit: usize) -> BoxFuture<'_, Result<Vec<Event>, EngineError>> {
+        self.ask(move |reply| Request::Events {
+            since,
+            limit,
+            reply,
+        })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn clock(&self) -> BoxFuture<'_, Result<ClockInfo, EngineError>> {
+        self.ask(|reply| Request::Clock { reply })
+    }
+
+    fn advance_clock(&self, by: Duration) -> BoxFuture<'_, Result<Receipt, EngineError>> {
+        self.ask(move |reply| Request::Advance { by, reply })
+    }
+}
+
+impl Writer {
+    fn load(
+        store: Store,
+        planner: Box<dyn MaintenancePlanner + Send>,
+        events: broadcast::Sender<Event>,
+    ) -> Result<Writer, EngineError> {
+        let mut state = store.load_snapshot()?.unwrap_or_else(State::new);
+        state.reindex();
+        let snapshot_head = state.head;
+        loop {
+            let batch = store.events_since(state.head, 50_000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for e in &batch {
+                state.apply(e);
+            }
+        }
+        let meta = store.meta()?;
+        let agenda = Agenda::build(&state, meta.watermark);
+        let data_version = store.data_version()?;
+        Ok(Writer {
+            store,
+            state,
+            agenda,
+            planner,
+            events,
+            data_version,
+            snapshot_head,
+        })
+    }
+
+    fn run(mut self, rx: Receiver<Request>) {
+        loop {
+            let wait = self.wait_time();
+            match rx.recv_timeout(wait) {
+                Ok(first) => {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(r) => batch.push(r),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle(batch);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Err(e) = self.tick() {
+                        tracing::warn!("engine tick failed: {e}");
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        if self.state.head > self.snapshot_head
+            && let Err(e) = self.store.save_snapshot(&self.state)
+        {
+            tracing::warn!("snapshot on close failed: {e}");
+        }
+    }
+
+    /// How long to sleep: until the next deadline on the system clock, at most one poll.
+    fn wait_time(&self) -> StdDuration {
+        match (self.store.meta().map(|m| m.clock), self.agenda.first()) {
+            (Ok(ClockKind::System), Some((at, _))) => (at - system_now())
+                .to_std()
+                .unwrap_or(StdDuration::ZERO)
+                .min(POLL),
+            _ => POLL,
+        }
+    }
+
+    /// Picks up other writers' events, and runs deadlines that came due on the system clock.
+    fn tick(&mut self) -> Result<(), EngineError> {
+        let version = self.store.data_version()?;
+        let foreign = version != self.data_version;
+        self.data_version = version;
+        let meta = self.store.meta()?;
+        let due = meta.clock == ClockKind::System
+            && self
+                .agenda
+                .first()
+                .is_some_and(|(at, _)| at <= system_now());
+        if foreign || due {
+            self.write(|_| Ok(()))?;
+        }
+        Ok(())
+    }
+
+    /// One transaction: catch up, run deadlines until now, then `work`.
+    fn write<T>(
+        &mut self,
+        work: impl FnOnce(&mut Batch<'_>) -> Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        let before = self.state.head;
+        let result = self.write_inner(work);
+        match result {
+            Ok((value, events)) => {
+                for e in events {
+                    let _ = self.events.send(e);
+                }
+                self.data_version = self.store.data_version().unwrap_or(self.data_version);
+                self.maybe_snapshot();
+                Ok(value)
+            }
+            Err(e) => {
+                if self.state.head != before {
+                    self.reload();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn write_inner<T>(
+        &mut self,
+        work: impl FnOnce(&mut Batch<'_>) -> Result<T, EngineError>,
+    ) -> Result<(T, Vec<Event>), EngineError> {
+        let meta = self.store.meta()?;
+        let tx = self.store.begin()?;
+        let meta = super::store::read_meta(&tx, Path::new("")).unwrap_or(meta);
+        let mut batch = Batch {
+            tx,
+            state: &mut self.state,
+            agenda: &mut self.agenda,
+            planner: self.planner.as_ref(),
+            meta,
+            appended: Vec::new(),
+            caught_up: Vec::new(),
+        };
+        batch.catch_up()?;
+        let now = batch.now();
+        batch.run_deadlines(now)?;
+        let value = work(&mut batch)?;
+        let (mut caught_up, appended) = batch.commit()?;
+        caught_up.extend(appended);
+        Ok((value, caught_up))
+    }
+
+    fn reload(&mut self) {
+        let planner = std::mem::replace(&mut self.planner, Box::new(SimPlanner));
+        match Store::open(self.store.path())
+            .and_then(|s| Writer::load(s, planner, self.events.clone()))
+        {
+            Ok(fresh) => *self = fresh,
+            Err(e) => tracing::error!("cannot reload the journal after a failed write: {e}"),
+        }
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if self.state.head >= self.snapshot_head + SNAPSHOT_EVERY {
+            match self.store.save_snapshot(&self.state) {
+                Ok(()) => self.snapshot_head = self.state.head,
+                Err(e) => tracing::warn!("snapshot failed: {e}"),
+            }
+        }
+    }
+
+    fn handle(&mut self, batch: Vec<Request>) {
+        let mut writes = Vec::new();
+        let mut reads = Vec::new();
+        for r in batch {
+            match r {
+                Request::Execute { .. } | Request::Advance { .. } => writes.push(r),
+                _ => reads.push(r),
+            }
+        }
+        if !writes.is_empty() {
+            self.handle_writes(writes);
+        } else if let Err(e) = self.tick() {
+            tracing::warn!("engine tick failed: {e}");
+        }
+        for r in reads {
+            self.answer_read(r);
+        }
+    }
+
+    fn handle_writes(&mut self, writes: Vec<Request>) {
+        let mut answers: Vec<Result<Receipt, EngineError>> = Vec::with_capacity(writes.len());
+        let outcome = self.write(|batch| {
+            for w in &writes {
+                let now = batch.now();
+                let answer = match w {
+                    Request::Execute { actor, command, .. } => batch.execute(actor, command, now),
+                    Request::Advance { by, .. } => advance(batch, *by),
+                    _ => continue,
+                };
+                if let Err(EngineError::Storage(e)) = &answer {
+                    return Err(EngineError::Storage(e.clone()));
+                }
+                answers.push(answer);
+            }
+            Ok(())
+        });
+        let mut answers = answers.into_iter();
+        for w in writes {
+            let answer = match &outcome {
+                Ok(()) => answers.next().unwrap_or(Err(EngineError::Closed)),
+                Err(e) => Err(e.clone()),
+            };
+            match w {
+                Request::Execute { reply, .. } | Request::Advance { reply, .. } => {
+                    let _ = reply.send(answer);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn answer_read(&mut self, r: Request) {
+        match r {
+            Request::Snapshot { reply } => {
+                let clock = self.clock_info();
+                let _ = reply.send(clock.map(|clock| Snapshot {
+                    state: self.state.clone(),
+                    clock,
+                }));
+            }
+            Request::Events {
+                since,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.store.events_since(since, limit));
+            }
+            Request::Clock { reply } => {
+                let _ = reply.send(self.clock_info());
+            }
+            Request::Execute { reply, .. } | Request::Advance { reply, .. } => {
+                let _ = reply.send(Err(EngineError::Closed));
+            }
+        }
+    }
+
+    fn clock_info(&self) -> Result<ClockInfo, EngineError> {
+        let meta = self.store.meta()?;
+        Ok(ClockInfo {
+            kind: meta.clock,
+            now: match (meta.clock, meta.virtual_now) {
+                (ClockKind::Virtual, Some(t)) => t,
+                _ => system_now(),
+            },
+        })
+    }
+}
+
+fn advance(batch: &mut Batch<'_>, by: Duration) -> Result<Receipt, EngineError> {
+    if batch.meta.clock != ClockKind::Virtual {
+        return Err(EngineError::Invalid(
+            "this database runs on the system clock, which cannot be advanced: create a database with `lockstep init --virtual-clock` to move time by hand".into(),
+        ));
+    }
+    if by <= Duration::zero() {
+        return Err(EngineError::Invalid(
+            "the clock only moves forward: give a positive duration such as 90m or 3d".into(),
+        ));
+    }
+    let from = batch.appended.len();
+    let until = batch.now() + by;
+    batch.run_deadlines(until)?;
+    batch.meta.virtual_now = Some(until);
+    Ok(Receipt {
+        events: batch.appended[from..].to_vec(),
+        notice: None,
+    })
+}
