@@ -1,7 +1,5 @@
 //! The simulated fleet: maintenance updates take realistic, repeatable time.
 
-use std::hash::{Hash, Hasher};
-
 use chrono::Duration;
 
 use crate::model::version::UpgradeKind;
@@ -19,9 +17,14 @@ impl MaintenancePlanner for SimPlanner {
             Some(UpgradeKind::Minor) => (10 * 60, 30 * 60),
             Some(UpgradeKind::Major) => (30 * 60, 60 * 60),
         };
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        service.key.hash(&mut h);
-        to.hash(&mut h);
-        Duration::seconds(lo + (h.finish() % (hi - lo + 1) as u64) as i64)
+        let h = fnv1a(format!("{}@{to}", service.key).as_bytes());
+        Duration::seconds(lo + (h % (hi - lo + 1) as u64) as i64)
     }
+}
+
+/// FNV-1a: a hash that is the same in every build, so all processes plan alike.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
