@@ -22,3 +22,8 @@ pub use service::{MaintenanceWindow, Node, NodeRole, Plan, Service, ServiceKey, 
 pub use state::{Project, Release, State, Step, Validation};
 pub use version::Version;
 pub use view::{ServiceState, ServiceView, StepView};
+
+#[cfg(test)]
+mod rule_tests;
+#[cfg(test)]
+pub(crate) mod testkit;
