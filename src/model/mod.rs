@@ -27,3 +27,5 @@ pub use view::{ServiceState, ServiceView, StepView};
 mod rule_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
+#[cfg(test)]
+mod invariant_tests;
