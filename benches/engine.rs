@@ -1,1 +1,189 @@
-fn main() {}
+//! Engine benchmark on a generated fleet of 10,000 services and 5,000 steps: time to open the
+//! database (snapshot + replay), sustained throughput of durable validations from 16 concurrent
+//! submitters (group commit), and a single submitter's acknowledged-command latency.
+//!
+//! Run: `cargo bench --bench engine`. Prints medians; it asserts nothing.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{Duration, NaiveTime, TimeZone, Utc, Weekday};
+use futures::future::join_all;
+use lockstep::engine::{ClockKind, Engine, LocalEngine};
+use lockstep::model::{Command, MaintenanceWindow, Plan, ServiceKey, ServiceType, Version};
+
+const PROJECTS: usize = 100;
+const PER_PROJECT: usize = 100;
+const SUBMITTERS: usize = 16;
+
+fn key(i: usize) -> ServiceKey {
+    ServiceKey::new(format!("proj-{}", i / PER_PROJECT), format!("svc-{i}"))
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn percentile(xs: &mut [f64], p: f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let idx = ((xs.len() as f64 - 1.0) * p).round() as usize;
+    xs[idx]
+}
+
+async fn run_all(engine: &Arc<LocalEngine>, cmds: Vec<Command>) {
+    let chunks: Vec<Vec<Command>> = {
+        let mut chunks = vec![Vec::new(); SUBMITTERS];
+        for (i, c) in cmds.into_iter().enumerate() {
+            chunks[i % SUBMITTERS].push(c);
+        }
+        chunks
+    };
+    let tasks = chunks.into_iter().map(|chunk| {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            for c in chunk {
+                engine.execute("bench", c).await.expect("command accepted");
+            }
+        })
+    });
+    for t in join_all(tasks).await {
+        t.expect("submitter");
+    }
+}
+
+async fn build_fleet(path: &Path) -> Arc<LocalEngine> {
+    let start = Utc
+        .with_ymd_and_hms(2026, 1, 5, 0, 0, 0)
+        .single()
+        .expect("date");
+    let engine = Arc::new(LocalEngine::create(path, ClockKind::Virtual, start).expect("create"));
+    let window = MaintenanceWindow {
+        dow: Weekday::Mon,
+        time: NaiveTime::from_hms_opt(10, 0, 0).expect("time"),
+    };
+    let mut cmds: Vec<Command> = (0..PROJECTS)
+        .map(|p| Command::CreateProject {
+            name: format!("proj-{p}"),
+            organization_id: None,
+        })
+        .collect();
+    cmds.push(Command::PublishRelease {
+        service_type: ServiceType::Pg,
+        version: v("15.0"),
+        critical: false,
+    });
+    run_all(&engine, cmds).await;
+    let services = (0..PROJECTS * PER_PROJECT)
+        .map(|i| Command::CreateService {
+            service: key(i),
+            service_type: ServiceType::Pg,
+            version: v("15.0"),
+            plan: Some(Plan::Business),
+            maintenance: Some(window),
+        })
+        .collect();
+    run_all(&engine, services).await;
+    let steps = (0..PROJECTS * PER_PROJECT / 2)
+        .map(|i| Command::CreateStep {
+            organization_id: None,
+            source: key(2 * i),
+            destination: key(2 * i + 1),
+            auto_validation_delay_days: Some(30),
+        })
+        .collect();
+    run_all(&engine, steps).await;
+    engine
+}
+
+fn v(s: &str) -> Version {
+    s.parse().expect("version")
+}
+
+/// Publishes the next minor and lets every source take it at its window.
+async fn new_version_on_sources(engine: &LocalEngine, minor: u32) {
+    engine
+        .execute(
+            "bench",
+            Command::PublishRelease {
+                service_type: ServiceType::Pg,
+                version: v(&format!("15.{minor}")),
+                critical: false,
+            },
+        )
+        .await
+        .expect("release");
+    engine
+        .advance_clock(Duration::days(7))
+        .await
+        .expect("advance a week");
+}
+
+fn validations(range: std::ops::Range<usize>) -> Vec<Command> {
+    range
+        .map(|i| Command::ValidateForService {
+            service: key(2 * i),
+            comment: Some("bench".into()),
+        })
+        .collect()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("bench.db");
+        let t = Instant::now();
+        let engine = build_fleet(&db).await;
+        let steps = PROJECTS * PER_PROJECT / 2;
+        println!("fleet: {} services, {steps} steps built in {:.2} s", PROJECTS * PER_PROJECT, t.elapsed().as_secs_f64());
+
+        // Throughput: 16 concurrent submitters, each validation acknowledged only once on disk.
+        let mut rates = Vec::new();
+        for round in 1..=4u32 {
+            new_version_on_sources(&engine, round).await;
+            let cmds = validations(0..steps);
+            let n = cmds.len();
+            let t = Instant::now();
+            run_all(&engine, cmds).await;
+            let rate = n as f64 / t.elapsed().as_secs_f64();
+            println!("round {round}: {n} durable validations from {SUBMITTERS} submitters in {:.3} s = {rate:.0}/s", t.elapsed().as_secs_f64());
+            rates.push(rate);
+        }
+        println!("durable validations/s, 16 submitters: median {:.0}", median(&mut rates));
+
+        // Latency: one submitter, one command at a time.
+        new_version_on_sources(&engine, 5).await;
+        let mut lat = Vec::new();
+        for c in validations(0..3000) {
+            let t = Instant::now();
+            engine.execute("bench", c).await.expect("validate");
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "single submitter acknowledged validation: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            percentile(&mut lat, 0.50),
+            percentile(&mut lat, 0.99),
+            percentile(&mut lat, 1.0)
+        );
+        let head = engine.snapshot().await.expect("snapshot").state.head;
+        drop(engine);
+
+        // Open: snapshot + replay of the tail, until the engine answers.
+        let mut opens = Vec::new();
+        for _ in 0..7 {
+            let t = Instant::now();
+            let e = LocalEngine::open(&db).expect("open");
+            e.clock().await.expect("answers");
+            opens.push(t.elapsed().as_secs_f64() * 1000.0);
+            drop(e);
+        }
+        println!("open ({head} events, {} services, {steps} steps): median {:.1} ms", PROJECTS * PER_PROJECT, median(&mut opens));
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    });
+}

@@ -26,10 +26,17 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
         _ => {
+            // clap explains on several lines (the missing arguments are listed below the
+            // first); keep everything before the usage block, on one line.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("bad usage").trim();
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see `lockstep --help`)");
+            let said: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            let said = said.join(" ");
+            let said = said.strip_prefix("error: ").unwrap_or(&said);
+            eprintln!("error: {said} (see `lockstep --help`)");
             ExitCode::from(2)
         }
     }

@@ -194,7 +194,7 @@ pub enum StepCmd {
         /// The destination service.
         destination: String,
         /// Days before automatic validation, 1 to 30 (default 7).
-        #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+        #[arg(long, value_name = "DAYS", allow_negative_numbers = true, value_parser = parse_delay)]
         auto_validation_delay_days: Option<i64>,
     },
     /// List steps.
@@ -207,7 +207,7 @@ pub enum StepCmd {
     /// Change a step's auto-validation delay.
     Update {
         /// Days before automatic validation, 1 to 30.
-        #[arg(long, value_name = "DAYS", allow_negative_numbers = true)]
+        #[arg(long, value_name = "DAYS", allow_negative_numbers = true, value_parser = parse_delay)]
         auto_validation_delay_days: i64,
         /// The step's id.
         step_id: u64,
@@ -251,4 +251,11 @@ pub enum DemoCmd {
         #[arg(long)]
         force: bool,
     },
+}
+
+/// P6: a delay is a whole number of days; the range itself is checked by the rule.
+fn parse_delay(text: &str) -> Result<i64, String> {
+    text.trim().parse::<i64>().map_err(|_| {
+        format!("'{text}' is not a whole number of days: P6 allows 1 to 30 (default 7)")
+    })
 }
