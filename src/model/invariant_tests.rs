@@ -42,19 +42,30 @@ fn check_shape(w: &World) {
     let state = &w.state;
     let mut destinations = std::collections::HashSet::new();
     for step in state.steps.values() {
-        assert!(destinations.insert(step.destination.clone()), "P2: two sources for {}", step.destination);
+        assert!(
+            destinations.insert(step.destination.clone()),
+            "P2: two sources for {}",
+            step.destination
+        );
     }
     for key in state.services.keys() {
         // Walking up never revisits a service (P3) and never exceeds 3 services (P4).
         let mut seen = vec![key.clone()];
         let mut current = key.clone();
         while let Some(step) = state.step_into(&current) {
-            assert!(!seen.contains(&step.source), "P3: cycle through {}", step.source);
+            assert!(
+                !seen.contains(&step.source),
+                "P3: cycle through {}",
+                step.source
+            );
             seen.push(step.source.clone());
             current = step.source.clone();
         }
         assert!(seen.len() <= 3, "P4: chain of {} above {key}", seen.len());
-        assert!(state.depth_below(key) + seen.len() - 1 <= 3, "P4: chain through {key} too deep");
+        assert!(
+            state.depth_below(key) + seen.len() - 1 <= 3,
+            "P4: chain through {key} too deep"
+        );
     }
 }
 
@@ -77,9 +88,17 @@ fn run(w: &mut World, op: &Op, next_minor: &mut u32) {
                 critical: *critical,
             }
         }
-        Op::Maintenance(s) => Command::MaintenanceStart { service: k("p", &name(*s)) },
-        Op::Validate(s) => Command::ValidateForService { service: k("p", &name(*s)), comment: None },
-        Op::Power(s, on) => Command::SetPower { service: k("p", &name(*s)), powered: *on },
+        Op::Maintenance(s) => Command::MaintenanceStart {
+            service: k("p", &name(*s)),
+        },
+        Op::Validate(s) => Command::ValidateForService {
+            service: k("p", &name(*s)),
+            comment: None,
+        },
+        Op::Power(s, on) => Command::SetPower {
+            service: k("p", &name(*s)),
+            powered: *on,
+        },
         Op::Wait(hours) => {
             w.now += Duration::hours(*hours);
             let due: Vec<Command> = w
@@ -87,8 +106,15 @@ fn run(w: &mut World, op: &Op, next_minor: &mut u32) {
                 .services
                 .values()
                 .filter(|s| s.updating.as_ref().is_some_and(|u| u.finishes_at <= w.now))
-                .map(|s| Command::FinishUpdate { service: s.key.clone() })
-                .chain(w.state.steps.keys().map(|id| Command::AutoValidate { step_id: *id }))
+                .map(|s| Command::FinishUpdate {
+                    service: s.key.clone(),
+                })
+                .chain(
+                    w.state
+                        .steps
+                        .keys()
+                        .map(|id| Command::AutoValidate { step_id: *id }),
+                )
                 .collect();
             for c in due {
                 let _ = w.exec_as("system", c);
@@ -100,13 +126,33 @@ fn run(w: &mut World, op: &Op, next_minor: &mut u32) {
         .state
         .services
         .keys()
-        .map(|key| (key.clone(), w.state.holding_step(key).map(|s| s.pinned_version.clone())))
+        .map(|key| {
+            (
+                key.clone(),
+                w.state.holding_step(key).map(|s| s.pinned_version.clone()),
+            )
+        })
         .collect();
-    let critical: Vec<_> = w.state.releases_of(ServiceType::Pg).iter().filter(|r| r.critical).map(|r| r.version.clone()).collect();
+    let critical: Vec<_> = w
+        .state
+        .releases_of(ServiceType::Pg)
+        .iter()
+        .filter(|r| r.critical)
+        .map(|r| r.version.clone())
+        .collect();
     let Ok(decision) = w.exec(cmd) else { return };
     for e in decision.events {
-        if let EventKind::UpdateStarted { service, to, emergency_override, .. } = e.kind {
-            let pin = pins.iter().find(|(k, _)| *k == service).and_then(|(_, p)| p.clone());
+        if let EventKind::UpdateStarted {
+            service,
+            to,
+            emergency_override,
+            ..
+        } = e.kind
+        {
+            let pin = pins
+                .iter()
+                .find(|(k, _)| *k == service)
+                .and_then(|(_, p)| p.clone());
             if let Some(pin) = pin {
                 assert!(
                     to <= pin || (emergency_override && critical.iter().any(|c| *c >= to)),

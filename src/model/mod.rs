@@ -24,8 +24,8 @@ pub use version::Version;
 pub use view::{ServiceState, ServiceView, StepView};
 
 #[cfg(test)]
+mod invariant_tests;
+#[cfg(test)]
 mod rule_tests;
 #[cfg(test)]
 pub(crate) mod testkit;
-#[cfg(test)]
-mod invariant_tests;
