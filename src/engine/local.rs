@@ -302,9 +302,9 @@ impl Writer {
         &mut self,
         work: impl FnOnce(&mut Batch<'_>) -> Result<T, EngineError>,
     ) -> Result<(T, Vec<Event>), EngineError> {
-        let meta = self.store.meta()?;
+        let path = self.store.path().to_path_buf();
         let tx = self.store.begin()?;
-        let meta = super::store::read_meta(&tx, Path::new("")).unwrap_or(meta);
+        let meta = super::store::read_meta(&tx, &path)?;
         let mut batch = Batch {
             tx,
             state: &mut self.state,
