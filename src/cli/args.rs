@@ -32,6 +32,20 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
 
+    /// Work against a lockstep server (`lockstep serve`) instead of a database file.
+    #[arg(long, global = true, env = "LOCKSTEP_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// The bearer token for --remote (better given as $LOCKSTEP_TOKEN).
+    #[arg(
+        long,
+        global = true,
+        env = "LOCKSTEP_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
     /// What to do; none opens the dashboard.
     #[command(subcommand)]
     pub command: Option<Cmd>,
@@ -76,6 +90,16 @@ pub enum Cmd {
     /// The demo fleet.
     #[command(subcommand)]
     Demo(DemoCmd),
+    /// Serve the database over HTTP for remote dashboards and commands (`--remote`).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7878", value_name = "HOST:PORT")]
+        listen: String,
+        /// Tokens file: `name, role, sha256hex` per line (role viewer or operator). Without
+        /// it, one operator token is made and printed, and only loopback is allowed.
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<std::path::PathBuf>,
+    },
 }
 
 /// `lockstep project …`

@@ -55,7 +55,13 @@ fn print_json<T: Serialize>(value: &T) {
 
 /// Runs a command other than the dashboard.
 pub async fn run(cli: &Cli, cmd: &Cmd, db: &Path) -> Result<(), CliError> {
+    if let Some(done) = crate::api::serve::run_remote(cli, cmd).await {
+        return done;
+    }
     match cmd {
+        Cmd::Serve { listen, tokens } => {
+            crate::api::serve::serve(db, listen, tokens.as_deref()).await
+        }
         Cmd::Init { virtual_clock, at } => {
             let at = match at {
                 Some(text) => DateTime::parse_from_rfc3339(text)
@@ -110,7 +116,7 @@ pub async fn run_on(cli: &Cli, cmd: &Cmd, engine: &dyn Engine) -> Result<(), Cli
         async move { engine.execute(&actor, command).await }
     };
     match cmd {
-        Cmd::Init { .. } | Cmd::Demo(_) => Err(CliError::Usage(
+        Cmd::Init { .. } | Cmd::Demo(_) | Cmd::Serve { .. } => Err(CliError::Usage(
             "this command creates a database and cannot run on an open engine".into(),
         )),
         Cmd::Project(ProjectCmd::Create {

@@ -44,6 +44,25 @@ pub struct EngineInfo {
     pub location: String,
 }
 
+/// How a remote engine's live event stream is doing, for the dashboard's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LinkState {
+    /// Not started yet: nothing has subscribed.
+    Idle,
+    /// Opening the stream for the first time.
+    Connecting,
+    /// Events arrive live.
+    Connected,
+    /// The stream broke; retrying (with backoff) from the last event received.
+    Reconnecting {
+        /// Retries so far.
+        attempt: u32,
+        /// Why the last try failed, in words (never a token).
+        error: String,
+    },
+}
+
 /// Why the engine could not do what was asked.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EngineError {
@@ -87,4 +106,9 @@ pub trait Engine: Send + Sync {
 
     /// Moves a virtual clock forward, processing every deadline in between in time order.
     fn advance_clock(&self, by: chrono::Duration) -> BoxFuture<'_, Result<Receipt, EngineError>>;
+
+    /// The state of the link to a remote engine; `None` for an embedded one.
+    fn link(&self) -> Option<tokio::sync::watch::Receiver<LinkState>> {
+        None
+    }
 }

@@ -1,0 +1,2 @@
+//! Load benchmark of the remote engine (written below).
+fn main() {}

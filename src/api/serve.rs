@@ -1,0 +1,90 @@
+//! `lockstep serve`, and the `--remote` switch that points every other command at a server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::auth::{Role, Tokens, new_token};
+use super::client::RemoteEngine;
+use super::server::Server;
+use crate::cli::{Cli, CliError, Cmd};
+use crate::engine::{EngineError, LocalEngine};
+
+/// Name of the token `serve` makes when no tokens file is given.
+pub const DEFAULT_TOKEN_NAME: &str = "operator";
+
+/// Runs `lockstep serve` until interrupted (ctrl-c or SIGTERM).
+pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(), CliError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(listen)
+        .await
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "cannot listen on '{listen}': {e}: use HOST:PORT, for example 127.0.0.1:7878"
+            ))
+        })?
+        .collect();
+    let tokens = match tokens {
+        Some(path) => Tokens::load(path).map_err(CliError::Usage)?,
+        None => {
+            if addrs.is_empty() || addrs.iter().any(|a| !a.ip().is_loopback()) {
+                return Err(CliError::Usage(format!(
+                    "'{listen}' is reachable from other machines: give a tokens file with --tokens, or listen on 127.0.0.1"
+                )));
+            }
+            let token = new_token();
+            // Shown once, here; the server keeps only its digest.
+            println!("token for '{DEFAULT_TOKEN_NAME}' (operator, shown once): {token}");
+            Tokens::single(DEFAULT_TOKEN_NAME, Role::Operator, &token)
+        }
+    };
+    let engine = Arc::new(LocalEngine::open(db)?);
+    let listener = TcpListener::bind(addrs.as_slice())
+        .await
+        .map_err(|e| EngineError::Invalid(format!("cannot listen on {listen}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| EngineError::Invalid(format!("cannot listen on {listen}: {e}")))?;
+    println!("lockstep serving {} on http://{local}", db.display());
+    let server = Server::new(engine, tokens).await;
+    server
+        .serve(listener, stop_signal())
+        .await
+        .map_err(|e| EngineError::Storage(format!("the server stopped: {e}")))?;
+    Ok(())
+}
+
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// With `--remote`, runs the command against that server; `None` when there is no `--remote`.
+pub async fn run_remote(cli: &Cli, cmd: &Cmd) -> Option<Result<(), CliError>> {
+    let url = cli.remote.as_deref()?;
+    Some(run_remote_inner(cli, cmd, url).await)
+}
+
+async fn run_remote_inner(cli: &Cli, cmd: &Cmd, url: &str) -> Result<(), CliError> {
+    if matches!(cmd, Cmd::Init { .. } | Cmd::Demo(_) | Cmd::Serve { .. }) {
+        return Err(CliError::Usage(
+            "this command works on a local database: drop --remote (or run it on the server's machine)".into(),
+        ));
+    }
+    let token = cli.token.as_deref().ok_or_else(|| {
+        CliError::Usage("--remote needs a token: give --token or set LOCKSTEP_TOKEN".into())
+    })?;
+    let engine = RemoteEngine::connect(url, token).await?;
+    crate::cli::run_on(cli, cmd, &engine).await
+}
