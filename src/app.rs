@@ -57,15 +57,28 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn dashboard(cli: &Cli) -> Result<(), cli::CliError> {
+    let demo = cli.db.is_none() && !default_db().exists();
     let engine: LocalEngine = match &cli.db {
         Some(db) => LocalEngine::open(db)?,
-        None if default_db().exists() => LocalEngine::open(&default_db())?,
+        None if !demo => LocalEngine::open(&default_db())?,
         None => crate::demo::create(&demo_db(), true).await?,
     };
     if !std::io::stdout().is_terminal() {
         return summary(&engine).await;
     }
-    summary(&engine).await
+    let launch = crate::tui::Launch {
+        read_only: cli.read_only,
+        actor: cli::commands::actor(cli),
+        demo,
+        theme: cli.theme.clone(),
+    };
+    let engine: std::sync::Arc<dyn Engine> = std::sync::Arc::new(engine);
+    crate::tui::run(engine, launch).await.map_err(|e| match e {
+        crate::tui::TuiError::Engine(e) => cli::CliError::Engine(e),
+        crate::tui::TuiError::Terminal(e) => cli::CliError::Engine(
+            crate::engine::EngineError::Invalid(format!("the terminal failed: {e}")),
+        ),
+    })
 }
 
 /// What the dashboard would show, as text, for a stdout that is not a terminal.

@@ -10,3 +10,4 @@ pub mod demo;
 pub mod drivers;
 pub mod engine;
 pub mod model;
+pub mod tui;

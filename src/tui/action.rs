@@ -1,0 +1,52 @@
+//! Messages in (actions) and requests out (effects) of `update`.
+
+use chrono::{DateTime, Duration, Utc};
+use crossterm::event::KeyEvent;
+
+use crate::engine::{ClockInfo, Snapshot};
+use crate::model::{Command, Event};
+
+/// Something that happened: a key, an engine event, a tick, an engine call's answer.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A key was pressed.
+    Key(KeyEvent),
+    /// The terminal was resized.
+    Resize(u16, u16),
+    /// Events appended to the journal, in order.
+    Engine(Vec<Event>),
+    /// The stream lost events: a fresh snapshot replaces the mirror.
+    Resynced(Box<Snapshot>),
+    /// Time passed on the wall clock; `now` is the system time (used on system clocks).
+    Tick {
+        /// The wall-clock time now.
+        now: DateTime<Utc>,
+    },
+    /// The engine's clock was read (after an advance).
+    Clock(ClockInfo),
+    /// A clock advance failed.
+    AdvanceFailed(String),
+    /// An engine call finished.
+    Done {
+        /// What was asked, in words (`validate acme-dev/pg-dev`).
+        label: String,
+        /// The engine's notice on success, or the refusal.
+        result: Result<Option<String>, String>,
+    },
+}
+
+/// Something `update` asks the outside world to do; the answer comes back as an action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Run a command on the engine.
+    Execute {
+        /// What it is, in words, for the status line.
+        label: String,
+        /// The command.
+        command: Command,
+    },
+    /// Move the virtual clock forward.
+    Advance(Duration),
+    /// Read a fresh snapshot (events were missed).
+    Resync,
+}

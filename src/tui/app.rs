@@ -1,0 +1,349 @@
+//! The dashboard's model: a mirror of the engine's state, folded from its event stream, plus
+//! everything the operator is doing (focus, selection, popups, filters).
+
+use std::collections::{HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::Size;
+
+use crate::engine::{ClockInfo, ClockKind, EngineInfo, Snapshot};
+use crate::model::{Event, ServiceKey, State, StepId};
+
+use super::derive::Derived;
+use super::filter::Filter;
+use super::keymap::Keymap;
+use super::modal::Modal;
+use super::theme::Theme;
+
+/// The simulated-time speeds `+`/`-` step through; 0 is paused.
+pub const SPEEDS: &[u32] = &[0, 1, 60, 600, 3600, 21_600, 86_400];
+/// The default demo speed: an hour per second.
+pub const DEFAULT_SPEED: u32 = 3600;
+/// How many events the history keeps.
+pub const HISTORY_LIMIT: usize = 2000;
+
+/// A pane the operator can focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Pane {
+    /// The pipeline tree (key 1).
+    Pipelines,
+    /// Steps waiting for a validation (key 2).
+    Waiting,
+    /// Every step (key 3).
+    Steps,
+    /// The event history (key 4).
+    History,
+    /// One service in detail (enter).
+    Detail,
+}
+
+impl Pane {
+    /// The panes `tab` cycles through, in order.
+    pub const CYCLE: [Pane; 4] = [Pane::Pipelines, Pane::Waiting, Pane::Steps, Pane::History];
+
+    /// The pane's title.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Pipelines => "Pipelines",
+            Pane::Waiting => "Waiting on me",
+            Pane::Steps => "Steps",
+            Pane::History => "History",
+            Pane::Detail => "Service",
+        }
+    }
+
+    /// Its index in the filter and selection arrays.
+    #[must_use]
+    pub fn slot(self) -> usize {
+        match self {
+            Pane::Pipelines => 0,
+            Pane::Waiting => 1,
+            Pane::Steps => 2,
+            Pane::History => 3,
+            Pane::Detail => 4,
+        }
+    }
+}
+
+/// How the dashboard was started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Hide and refuse every changing action.
+    pub read_only: bool,
+    /// Who acts, as recorded in the history.
+    pub actor: String,
+    /// The engine was opened on the demo fleet.
+    pub demo: bool,
+}
+
+/// A line in the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// What to say.
+    pub text: String,
+    /// How loud.
+    pub level: Level,
+}
+
+/// How loud a status line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something worked.
+    Ok,
+    /// Worth reading.
+    Info,
+    /// Something was refused or broke.
+    Error,
+}
+
+/// One list's cursor: the selected row and the first row shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Selected row.
+    pub selected: usize,
+    /// First visible row.
+    pub offset: usize,
+}
+
+impl Cursor {
+    /// Moves the selection by `delta` within `len` rows, keeping it inside `height` visible rows.
+    pub fn moved(self, delta: isize, len: usize, height: usize) -> Cursor {
+        let last = len.saturating_sub(1);
+        let selected = self.selected.saturating_add_signed(delta).min(last);
+        Cursor {
+            selected,
+            offset: self.offset,
+        }
+        .visible(len, height)
+    }
+
+    /// Clamps to `len` rows and scrolls so the selection is among `height` visible rows.
+    #[must_use]
+    pub fn visible(self, len: usize, height: usize) -> Cursor {
+        let height = height.max(1);
+        let selected = self.selected.min(len.saturating_sub(1));
+        let mut offset = self.offset.min(selected);
+        if selected >= offset + height {
+            offset = selected + 1 - height;
+        }
+        offset = offset.min(len.saturating_sub(height));
+        Cursor { selected, offset }
+    }
+}
+
+/// The whole dashboard.
+#[derive(Debug)]
+pub struct App {
+    /// The engine's state, folded from its events.
+    pub state: State,
+    /// Where the engine lives.
+    pub info: EngineInfo,
+    /// The engine's clock at the last reading.
+    pub clock: ClockInfo,
+    /// How the dashboard was started.
+    pub options: Options,
+    /// Simulated seconds per real second (virtual clocks only; 0 is paused).
+    pub speed: u32,
+    /// Colours.
+    pub theme: Theme,
+    /// Keys.
+    pub keymap: Keymap,
+    /// The focused pane.
+    pub pane: Pane,
+    /// The service shown in detail, if any.
+    pub detail: Option<ServiceKey>,
+    /// The open popup, if any.
+    pub modal: Option<Modal>,
+    /// The filter being typed (in the status line), for the focused pane.
+    pub filter_input: Option<String>,
+    /// Each pane's filter.
+    pub filters: [Option<Filter>; 5],
+    /// Each pane's cursor.
+    pub cursors: [Cursor; 5],
+    /// Collapsed tree nodes, by node id.
+    pub collapsed: HashSet<String>,
+    /// Recent events, newest first.
+    pub history: VecDeque<Event>,
+    /// What the panels list, recomputed when the state or a filter changes.
+    pub derived: Derived,
+    /// The status line.
+    pub status: Option<Status>,
+    /// Engine calls under way, by label.
+    pub in_flight: Vec<String>,
+    /// A clock advance is under way.
+    pub advancing: bool,
+    /// The terminal's size at the last resize.
+    pub size: Size,
+    /// Whether the screen must be drawn again.
+    pub dirty: bool,
+    /// Whether to leave.
+    pub quit: bool,
+}
+
+impl App {
+    /// A dashboard over `snapshot`, with `recent` events (oldest first) for the history.
+    #[must_use]
+    pub fn new(
+        snapshot: Snapshot,
+        info: EngineInfo,
+        recent: Vec<Event>,
+        options: Options,
+        theme: Theme,
+        keymap: Keymap,
+    ) -> App {
+        let mut app = App {
+            state: snapshot.state,
+            info,
+            clock: snapshot.clock,
+            options,
+            speed: DEFAULT_SPEED,
+            theme,
+            keymap,
+            pane: Pane::Pipelines,
+            detail: None,
+            modal: None,
+            filter_input: None,
+            filters: Default::default(),
+            cursors: [Cursor::default(); 5],
+            collapsed: HashSet::new(),
+            history: recent.into_iter().rev().take(HISTORY_LIMIT).collect(),
+            derived: Derived::default(),
+            status: None,
+            in_flight: Vec::new(),
+            advancing: false,
+            size: Size::new(120, 40),
+            dirty: true,
+            quit: false,
+        };
+        app.state.reindex();
+        app.refresh_all();
+        app
+    }
+
+    /// Whether time is simulated (and the dashboard moves it).
+    #[must_use]
+    pub fn virtual_clock(&self) -> bool {
+        self.clock.kind == ClockKind::Virtual
+    }
+
+    /// The time the panels show.
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now
+    }
+
+    /// Recomputes every derived list.
+    pub fn refresh_all(&mut self) {
+        self.derived = Derived::compute(self);
+        self.clamp_cursors();
+    }
+
+    /// Recomputes only the history list (a history filter changed).
+    pub fn refresh_history(&mut self) {
+        self.derived.history = Derived::history_rows(self);
+        self.clamp_cursors();
+    }
+
+    /// Folds engine events into the mirror; `false` when they do not follow the mirror's head
+    /// (some were missed, so a fresh snapshot is needed).
+    pub fn apply_events(&mut self, events: &[Event]) -> bool {
+        let mut contiguous = true;
+        for e in events {
+            if e.seq <= self.state.head {
+                continue;
+            }
+            if e.seq != self.state.head + 1 {
+                contiguous = false;
+                break;
+            }
+            self.state.apply(e);
+            self.history.push_front(e.clone());
+        }
+        self.history.truncate(HISTORY_LIMIT);
+        self.refresh_all();
+        contiguous
+    }
+
+    /// The number of rows each list holds now.
+    #[must_use]
+    pub fn rows_in(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Pipelines => self.derived.rows.len(),
+            Pane::Waiting => self.derived.waiting.len(),
+            Pane::Steps => self.derived.steps.len(),
+            Pane::History => self.derived.history.len(),
+            Pane::Detail => 0,
+        }
+    }
+
+    /// Keeps every cursor inside its list and its visible area.
+    pub fn clamp_cursors(&mut self) {
+        for pane in Pane::CYCLE {
+            let height = super::views::layout::list_height(self, pane);
+            let len = self.rows_in(pane);
+            let c = &mut self.cursors[pane.slot()];
+            *c = c.visible(len, height);
+        }
+    }
+
+    /// The focused pane's cursor.
+    #[must_use]
+    pub fn cursor(&self, pane: Pane) -> Cursor {
+        self.cursors[pane.slot()]
+    }
+
+    /// Says something in the status line.
+    pub fn say(&mut self, level: Level, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            level,
+        });
+        self.dirty = true;
+    }
+
+    /// The selected step in the Waiting or Steps pane.
+    #[must_use]
+    pub fn selected_step(&self, pane: Pane) -> Option<StepId> {
+        let c = self.cursor(pane).selected;
+        match pane {
+            Pane::Waiting => self.derived.waiting.get(c).copied(),
+            Pane::Steps => self.derived.steps.get(c).copied(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_scrolls_to_keep_the_selection_visible() {
+        let c = Cursor::default().moved(12, 100, 10);
+        assert_eq!(
+            c,
+            Cursor {
+                selected: 12,
+                offset: 3
+            }
+        );
+        let c = c.moved(-5, 100, 10);
+        assert_eq!(
+            c,
+            Cursor {
+                selected: 7,
+                offset: 3
+            }
+        );
+        let c = c.moved(-100, 100, 10);
+        assert_eq!(
+            c,
+            Cursor {
+                selected: 0,
+                offset: 0
+            }
+        );
+        assert_eq!(Cursor::default().moved(5, 0, 10), Cursor::default());
+    }
+}

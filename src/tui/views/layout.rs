@@ -1,0 +1,122 @@
+//! Where each panel goes. Pure: the same function places panels for drawing and tells `update`
+//! how many rows a list shows (for paging and scrolling).
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+use crate::tui::app::{App, Pane};
+
+/// The smallest usable terminal.
+pub const MIN_WIDTH: u16 = 80;
+/// The smallest usable terminal.
+pub const MIN_HEIGHT: u16 = 24;
+/// From this width on, panes sit side by side; below, they become tabs.
+pub const WIDE_WIDTH: u16 = 110;
+/// From this height on, panes sit side by side; below, they become tabs.
+pub const WIDE_HEIGHT: u16 = 30;
+/// Lines under the Steps table for the selected step's forecast.
+pub const FORECAST_LINES: u16 = 2;
+
+/// The screen's regions for one frame.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Areas {
+    /// The one-line header.
+    pub header: Rect,
+    /// The tab bar (compact layout only).
+    pub tabs: Option<Rect>,
+    /// The pipeline tree.
+    pub pipelines: Option<Rect>,
+    /// Waiting on me.
+    pub waiting: Option<Rect>,
+    /// The steps table.
+    pub steps: Option<Rect>,
+    /// The event history.
+    pub history: Option<Rect>,
+    /// The service detail.
+    pub detail: Option<Rect>,
+    /// The one-line footer.
+    pub footer: Rect,
+}
+
+/// Whether the terminal is big enough at all.
+#[must_use]
+pub fn big_enough(area: Rect) -> bool {
+    area.width >= MIN_WIDTH && area.height >= MIN_HEIGHT
+}
+
+/// Whether panes sit side by side.
+#[must_use]
+pub fn wide(area: Rect) -> bool {
+    area.width >= WIDE_WIDTH && area.height >= WIDE_HEIGHT
+}
+
+/// Places every panel for `app` in `area`.
+#[must_use]
+pub fn areas(app: &App, area: Rect) -> Areas {
+    place(app.pane, app.derived.waiting.len(), area)
+}
+
+/// Places every panel with `pane` focused and `waiting` rows waiting.
+#[must_use]
+pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let mut a = Areas {
+        header,
+        footer,
+        ..Areas::default()
+    };
+    if pane == Pane::Detail {
+        a.detail = Some(body);
+        return a;
+    }
+    if !wide(area) {
+        let [tabs, main] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
+        a.tabs = Some(tabs);
+        match pane {
+            Pane::Pipelines | Pane::Detail => a.pipelines = Some(main),
+            Pane::Waiting => a.waiting = Some(main),
+            Pane::Steps => a.steps = Some(main),
+            Pane::History => a.history = Some(main),
+        }
+        return a;
+    }
+    let left_width = (body.width / 2).max(52);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(left_width), Constraint::Min(1)]).areas(body);
+    a.pipelines = Some(left);
+    if pane == Pane::History {
+        a.history = Some(right);
+        return a;
+    }
+    let waiting_rows = u16::try_from(waiting).unwrap_or(u16::MAX);
+    let waiting_height = waiting_rows.clamp(1, 8) + 2;
+    let [waiting, steps] =
+        Layout::vertical([Constraint::Length(waiting_height), Constraint::Min(1)]).areas(right);
+    a.waiting = Some(waiting);
+    a.steps = Some(steps);
+    a
+}
+
+/// How many rows the list of `pane` shows at the current terminal size.
+#[must_use]
+pub fn list_height(app: &App, pane: Pane) -> usize {
+    let area = Rect::new(0, 0, app.size.width, app.size.height);
+    let a = place(pane, app.derived.waiting.len(), area);
+    let inner = |r: Option<Rect>, extra: u16| {
+        r.map_or(10, |r| {
+            usize::from(r.height.saturating_sub(2 + extra).max(1))
+        })
+    };
+    match pane {
+        Pane::Pipelines => inner(a.pipelines, 0),
+        Pane::Waiting => inner(a.waiting, 0),
+        Pane::Steps => inner(a.steps, 1 + FORECAST_LINES),
+        Pane::History => inner(a.history, 0),
+        Pane::Detail => inner(a.detail, 0),
+    }
+}

@@ -1,0 +1,160 @@
+//! The Steps table: source → destination, delay, last validation, auto-validation countdown
+//! (text and gauge), and the selected step's forecast underneath (SPEC §3).
+
+use chrono::{DateTime, Duration, Utc};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+
+use crate::model::{State, Step};
+use crate::tui::app::{App, Pane};
+use crate::tui::fmt;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::{gauge, pane};
+
+use super::layout::FORECAST_LINES;
+
+fn last_validation(step: &Step) -> String {
+    match &step.last_validation {
+        Some(v) => {
+            let who = v.validated_by_user.as_deref().unwrap_or("system");
+            let comment = v
+                .comment
+                .as_deref()
+                .map(|c| format!(" \"{c}\""))
+                .unwrap_or_default();
+            format!("{} {who} {}{comment}", v.version, fmt::day(v.validated_at))
+        }
+        None => format!("{} (initial)", step.pinned_version),
+    }
+}
+
+fn countdown<'a>(
+    t: &Theme,
+    state: &State,
+    step: &Step,
+    now: DateTime<Utc>,
+    gauge_width: usize,
+) -> Vec<Span<'a>> {
+    if state.services.get(&step.source).is_some_and(|s| !s.powered) {
+        return vec![Span::styled(" V6 source off ", t.alarm())];
+    }
+    match state.auto_validation_at(step) {
+        Some(at) => {
+            let mut spans = vec![Span::styled(
+                format!("in {:<12} ", fmt::span(at - now)),
+                t.fg(t.warn),
+            )];
+            if gauge_width > 0 {
+                let delay = Duration::days(i64::from(step.auto_validation_delay_days));
+                spans.extend(gauge::spans(t, gauge::elapsed(at, delay, now), gauge_width));
+            }
+            spans
+        }
+        None => vec![Span::styled("waiting on source", t.fg(t.muted))],
+    }
+}
+
+/// The forecast sentence for a step's destination, and how it follows.
+#[must_use]
+pub fn forecast(state: &State, step: &Step, now: DateTime<Utc>) -> (String, String) {
+    let name = &step.destination.name;
+    let Some(dest) = state.services.get(&step.destination) else {
+        return (String::new(), String::new());
+    };
+    match state.forecast(dest, now) {
+        Some(f) if f.at > now => (
+            format!(
+                "Forecast: {name} gets {} ≈ {} (in {}) unless validated sooner",
+                f.version,
+                fmt::deadline(f.at),
+                fmt::span(f.at - now)
+            ),
+            f.explanation,
+        ),
+        Some(f) => (
+            format!("Forecast: {name} gets {} now", f.version),
+            f.explanation,
+        ),
+        None if !dest.powered => (format!("Forecast: {name} is powered off"), String::new()),
+        None => (
+            format!(
+                "Forecast: {name} runs the newest version it can get ({})",
+                dest.version
+            ),
+            String::new(),
+        ),
+    }
+}
+
+/// Draws the Steps pane.
+pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
+    let t = &app.theme;
+    let list = &app.derived.steps;
+    let block = pane::block(app, Pane::Steps, Some(list.len()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [table_area, forecast_area] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(FORECAST_LINES)]).areas(inner);
+    let height = usize::from(table_area.height.saturating_sub(1));
+    let cursor = app.cursor(Pane::Steps).visible(list.len(), height);
+    let wide = inner.width >= 100;
+    let gauge_width = if wide { 10 } else { 0 };
+    let rows: Vec<Row> = list
+        .iter()
+        .skip(cursor.offset)
+        .take(height)
+        .filter_map(|id| app.state.steps.get(id))
+        .map(|s| {
+            Row::new(vec![
+                Cell::from(format!("{} → {}", s.source.name, s.destination.name)),
+                Cell::from(format!("{}d", s.auto_validation_delay_days)),
+                Cell::from(Span::styled(last_validation(s), t.fg(t.muted))),
+                Cell::from(Line::from(countdown(t, &app.state, s, now, gauge_width))),
+            ])
+            .style(t.fg(t.text))
+        })
+        .collect();
+    let auto_width = if wide { 24 } else { 17 };
+    let widths = [
+        Constraint::Fill(3),
+        Constraint::Length(5),
+        Constraint::Fill(3),
+        Constraint::Length(auto_width),
+    ];
+    let header = Row::new([
+        "source → destination",
+        "delay",
+        "last validation",
+        "auto-validation",
+    ])
+    .style(t.fg(t.muted));
+    let table =
+        Table::new(rows, widths)
+            .header(header)
+            .row_highlight_style(if app.pane == Pane::Steps {
+                t.selected()
+            } else {
+                t.fg(t.accent)
+            });
+    let mut state = TableState::default();
+    if !list.is_empty() {
+        state.select(Some(cursor.selected - cursor.offset));
+    }
+    frame.render_stateful_widget(table, table_area, &mut state);
+    let lines = match list
+        .get(cursor.selected)
+        .and_then(|id| app.state.steps.get(id))
+    {
+        Some(step) => {
+            let (sentence, why) = forecast(&app.state, step, now);
+            vec![
+                Line::styled(sentence, t.fg(t.accent)),
+                Line::styled(why, t.fg(t.muted)),
+            ]
+        }
+        None => vec![Line::styled("no steps", t.fg(t.muted))],
+    };
+    frame.render_widget(Paragraph::new(lines), forecast_area);
+}
