@@ -82,9 +82,19 @@ async fn run_remote_inner(cli: &Cli, cmd: &Cmd, url: &str) -> Result<(), CliErro
             "this command works on a local database: drop --remote (or run it on the server's machine)".into(),
         ));
     }
+    let engine = connect(cli, url).await?;
+    crate::cli::run_on(cli, cmd, &engine).await
+}
+
+/// With `--remote`, the engine the dashboard should open; `None` when there is no `--remote`.
+pub async fn connect_remote(cli: &Cli) -> Option<Result<RemoteEngine, CliError>> {
+    let url = cli.remote.as_deref()?;
+    Some(connect(cli, url).await)
+}
+
+async fn connect(cli: &Cli, url: &str) -> Result<RemoteEngine, CliError> {
     let token = cli.token.as_deref().ok_or_else(|| {
         CliError::Usage("--remote needs a token: give --token or set LOCKSTEP_TOKEN".into())
     })?;
-    let engine = RemoteEngine::connect(url, token).await?;
-    crate::cli::run_on(cli, cmd, &engine).await
+    Ok(RemoteEngine::connect(url, token).await?)
 }
