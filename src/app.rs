@@ -57,14 +57,17 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 async fn dashboard(cli: &Cli) -> Result<(), cli::CliError> {
-    let demo = cli.db.is_none() && !default_db().exists();
-    let engine: LocalEngine = match &cli.db {
-        Some(db) => LocalEngine::open(db)?,
-        None if !demo => LocalEngine::open(&default_db())?,
-        None => crate::demo::create(&demo_db(), true).await?,
+    let demo = cli.remote.is_none() && cli.db.is_none() && !default_db().exists();
+    let engine: std::sync::Arc<dyn Engine> = match crate::api::serve::connect_remote(cli).await {
+        Some(remote) => std::sync::Arc::new(remote?),
+        None => std::sync::Arc::new(match &cli.db {
+            Some(db) => LocalEngine::open(db)?,
+            None if !demo => LocalEngine::open(&default_db())?,
+            None => crate::demo::create(&demo_db(), true).await?,
+        }),
     };
     if !std::io::stdout().is_terminal() {
-        return summary(&engine).await;
+        return summary(engine.as_ref()).await;
     }
     let launch = crate::tui::Launch {
         read_only: cli.read_only,
@@ -72,7 +75,6 @@ async fn dashboard(cli: &Cli) -> Result<(), cli::CliError> {
         demo,
         theme: cli.theme.clone(),
     };
-    let engine: std::sync::Arc<dyn Engine> = std::sync::Arc::new(engine);
     crate::tui::run(engine, launch).await.map_err(|e| match e {
         crate::tui::TuiError::Engine(e) => cli::CliError::Engine(e),
         crate::tui::TuiError::Terminal(e) => cli::CliError::Engine(
