@@ -141,10 +141,10 @@ fn v2_validate_popup_names_the_version_and_confirms_with_the_comment() {
         effect,
         Some(Effect::Execute {
             label: "validate p/dev".into(),
-            command: Command::ValidateForService {
+            command: Box::new(Command::ValidateForService {
                 service: ServiceKey::new("p", "dev"),
                 comment: Some("lgtm".into())
-            },
+            }),
         })
     );
     assert_eq!(a.in_flight, vec!["validate p/dev".to_string()]);

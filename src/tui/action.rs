@@ -42,8 +42,8 @@ pub enum Effect {
     Execute {
         /// What it is, in words, for the status line.
         label: String,
-        /// The command.
-        command: Command,
+        /// The command (boxed: commands vary a lot in size, effects are short-lived).
+        command: Box<Command>,
     },
     /// Move the virtual clock forward.
     Advance(Duration),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use ratatui::layout::Size;
 
 use crate::engine::{ClockInfo, ClockKind, EngineInfo, Snapshot};
-use crate::model::{Event, ServiceKey, State, StepId};
+use crate::model::{Event, EventKind, ServiceKey, State, StepId};
 
 use super::derive::Derived;
 use super::filter::Filter;
@@ -249,6 +249,7 @@ impl App {
     /// (some were missed, so a fresh snapshot is needed).
     pub fn apply_events(&mut self, events: &[Event]) -> bool {
         let mut contiguous = true;
+        let mut structural = false;
         for e in events {
             if e.seq <= self.state.head {
                 continue;
@@ -257,11 +258,25 @@ impl App {
                 contiguous = false;
                 break;
             }
+            structural |= matches!(
+                e.kind,
+                EventKind::ProjectCreated { .. }
+                    | EventKind::ServiceCreated { .. }
+                    | EventKind::StepCreated { .. }
+                    | EventKind::StepDeleted { .. }
+            );
             self.state.apply(e);
             self.history.push_front(e.clone());
         }
         self.history.truncate(HISTORY_LIMIT);
-        self.refresh_all();
+        if structural {
+            self.refresh_all();
+        } else {
+            let sources = std::mem::take(&mut self.derived.sources);
+            let rows = std::mem::take(&mut self.derived.rows);
+            self.derived = Derived::with_tree(self, sources, rows);
+            self.clamp_cursors();
+        }
         contiguous
     }
 

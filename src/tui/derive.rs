@@ -1,7 +1,9 @@
 //! What the panels list, derived from the mirror when it changes — never per frame, so a frame
 //! only formats the rows it shows.
 
-use crate::model::{ServiceKey, State, StepId};
+use std::collections::HashMap;
+
+use crate::model::{ServiceKey, State, Step, StepId};
 
 use super::app::{App, Pane};
 use super::filter;
@@ -30,11 +32,39 @@ impl Summary {
     }
 }
 
+/// Steps by source service. `State::steps_from` scans every step for a service that is the
+/// source of none; the tree asks that of every leaf, so the dashboard keeps its own map.
+#[derive(Debug, Clone, Default)]
+pub struct Sources(HashMap<ServiceKey, Vec<StepId>>);
+
+impl Sources {
+    /// Maps every step of `state` by its source.
+    #[must_use]
+    pub fn build(state: &State) -> Sources {
+        let mut map: HashMap<ServiceKey, Vec<StepId>> = HashMap::new();
+        for s in state.steps.values() {
+            map.entry(s.source.clone()).or_default().push(s.step_id);
+        }
+        Sources(map)
+    }
+
+    /// The steps whose source is `key`.
+    #[must_use]
+    pub fn of<'a>(&self, state: &'a State, key: &ServiceKey) -> Vec<&'a Step> {
+        self.0
+            .get(key)
+            .map(|ids| ids.iter().filter_map(|id| state.steps.get(id)).collect())
+            .unwrap_or_default()
+    }
+}
+
 /// The lists behind the panels.
 #[derive(Debug, Clone, Default)]
 pub struct Derived {
     /// The pipeline tree's rows.
     pub rows: Vec<Row>,
+    /// Steps by source.
+    pub sources: Sources,
     /// Steps waiting for a validation, soonest deadline first.
     pub waiting: Vec<StepId>,
     /// Every step, by source then destination.
@@ -57,6 +87,19 @@ impl Derived {
     /// Derives every list from `app`'s state and filters.
     #[must_use]
     pub fn compute(app: &App) -> Derived {
+        let sources = Sources::build(&app.state);
+        let rows = rows::build(
+            &app.state,
+            &sources,
+            &app.collapsed,
+            app.filters[Pane::Pipelines.slot()].as_ref(),
+        );
+        Derived::with_tree(app, sources, rows)
+    }
+
+    /// Derives every list but the tree, which did not change shape.
+    #[must_use]
+    pub fn with_tree(app: &App, sources: Sources, rows: Vec<Row>) -> Derived {
         let state = &app.state;
         let f = |p: Pane| app.filters[p.slot()].as_ref();
         let mut waiting: Vec<(chrono::DateTime<chrono::Utc>, StepId)> = state
@@ -94,7 +137,8 @@ impl Derived {
             .map(|s| s.step_id)
             .collect();
         Derived {
-            rows: rows::build(state, &app.collapsed, f(Pane::Pipelines)),
+            rows,
+            sources,
             waiting: waiting
                 .into_iter()
                 .map(|(_, id)| id)

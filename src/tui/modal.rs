@@ -36,16 +36,16 @@ impl ConfirmOp {
         match self {
             ConfirmOp::Maintenance { service, .. } => Effect::Execute {
                 label: format!("maintenance-start {service}"),
-                command: Command::MaintenanceStart {
+                command: Box::new(Command::MaintenanceStart {
                     service: service.clone(),
-                },
+                }),
             },
             ConfirmOp::Power { service, on, .. } => Effect::Execute {
                 label: format!("power {} {service}", if *on { "on" } else { "off" }),
-                command: Command::SetPower {
+                command: Box::new(Command::SetPower {
                     service: service.clone(),
                     powered: *on,
-                },
+                }),
             },
         }
     }
@@ -152,10 +152,10 @@ impl Modal {
                     let comment = comment.trim();
                     return Outcome::Run(Effect::Execute {
                         label: format!("validate {service}"),
-                        command: Command::ValidateForService {
+                        command: Box::new(Command::ValidateForService {
                             service: service.clone(),
                             comment: (!comment.is_empty()).then(|| comment.to_string()),
-                        },
+                        }),
                     });
                 }
                 edit(comment, key, 200);
@@ -165,10 +165,10 @@ impl Modal {
                 KeyCode::Enter => match parse_delay(input) {
                     Some(days) => Outcome::Run(Effect::Execute {
                         label: format!("set delay of step {step_id} to {days}d"),
-                        command: Command::UpdateStep {
+                        command: Box::new(Command::UpdateStep {
                             step_id: *step_id,
                             auto_validation_delay_days: i64::from(days),
-                        },
+                        }),
                     }),
                     None => Outcome::Refuse(format!(
                         "'{}' is not allowed: the delay is a whole number of days from 1 to 30 (P6)",

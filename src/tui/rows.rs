@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::model::{ServiceKey, State};
 
+use super::derive::Sources;
 use super::filter::{self, Filter};
 
 /// What a row of the tree shows.
@@ -81,7 +82,12 @@ fn service_text(state: &State, key: &ServiceKey) -> String {
 /// Builds the rows of `state`, skipping the children of `collapsed` nodes and services `filter`
 /// drops (a pipeline stays while any of its services passes).
 #[must_use]
-pub fn build(state: &State, collapsed: &HashSet<String>, filter: Option<&Filter>) -> Vec<Row> {
+pub fn build(
+    state: &State,
+    sources: &Sources,
+    collapsed: &HashSet<String>,
+    filter: Option<&Filter>,
+) -> Vec<Row> {
     let mut by_org: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for p in state.projects.values() {
         by_org
@@ -107,7 +113,7 @@ pub fn build(state: &State, collapsed: &HashSet<String>, filter: Option<&Filter>
             let roots = by_project.get(project).map(Vec::as_slice).unwrap_or(&[]);
             let mut body = Vec::new();
             for root in roots {
-                push_root(&mut body, state, root, collapsed, filter);
+                push_root(&mut body, state, sources, root, collapsed, filter);
             }
             if body.is_empty() {
                 // Its services all sit in pipelines rooted elsewhere (P5).
@@ -144,11 +150,12 @@ fn push_header(rows: &mut Vec<Row>, depth: u8, kind: RowKind, collapsed: &HashSe
 fn push_root(
     rows: &mut Vec<Row>,
     state: &State,
+    sources: &Sources,
     root: &ServiceKey,
     collapsed: &HashSet<String>,
     filter: Option<&Filter>,
 ) {
-    if state.steps_from(root).is_empty() {
+    if sources.of(state, root).is_empty() {
         if filter::keeps(filter, &service_text(state, root)) {
             rows.push(Row {
                 depth: 2,
@@ -164,7 +171,15 @@ fn push_root(
         return;
     }
     let mut services = Vec::new();
-    walk(state, root, String::new(), String::new(), &mut services, 0);
+    walk(
+        state,
+        sources,
+        root,
+        String::new(),
+        String::new(),
+        &mut services,
+        0,
+    );
     let kept: Vec<Row> = services
         .into_iter()
         .filter(|r| {
@@ -177,7 +192,7 @@ fn push_root(
     }
     let kind = RowKind::Pipeline {
         root: root.clone(),
-        title: pipeline_title(state, root),
+        title: pipeline_title(state, sources, root),
     };
     push_header(rows, 2, kind, collapsed);
     if rows.last().is_some_and(|r| !r.collapsed) {
@@ -187,6 +202,7 @@ fn push_root(
 
 fn walk(
     state: &State,
+    sources: &Sources,
     key: &ServiceKey,
     branch: String,
     indent: String,
@@ -206,8 +222,8 @@ fn walk(
     if level > 4 {
         return;
     }
-    let mut children: Vec<&ServiceKey> = state
-        .steps_from(key)
+    let mut children: Vec<&ServiceKey> = sources
+        .of(state, key)
         .iter()
         .map(|s| &s.destination)
         .collect();
@@ -217,13 +233,13 @@ fn walk(
         let last = i + 1 == n;
         let branch = format!("{indent}{}", if last { "└ " } else { "├ " });
         let deeper = format!("{indent}{}", if last { "  " } else { "│ " });
-        walk(state, child, branch, deeper, out, level + 1);
+        walk(state, sources, child, branch, deeper, out, level + 1);
     }
 }
 
 /// `pg  pg-dev → pg-staging → pg-prod`, or `kafka  kafka-dev ⇉ kafka-eu, kafka-na` for a fan-out.
 #[must_use]
-pub fn pipeline_title(state: &State, root: &ServiceKey) -> String {
+pub fn pipeline_title(state: &State, sources: &Sources, root: &ServiceKey) -> String {
     let kind = state
         .services
         .get(root)
@@ -235,8 +251,8 @@ pub fn pipeline_title(state: &State, root: &ServiceKey) -> String {
         let mut next: Vec<ServiceKey> = level
             .iter()
             .flat_map(|k| {
-                state
-                    .steps_from(k)
+                sources
+                    .of(state, k)
                     .into_iter()
                     .map(|s| s.destination.clone())
             })

@@ -48,7 +48,7 @@ pub async fn perform(engine: &dyn Engine, actor: &str, effect: Effect) -> Action
     match effect {
         Effect::Execute { label, command } => {
             let result = engine
-                .execute(actor, command)
+                .execute(actor, *command)
                 .await
                 .map(|r| r.notice)
                 .map_err(|e| e.to_string());

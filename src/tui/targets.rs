@@ -34,7 +34,7 @@ pub fn step(app: &App) -> Option<StepId> {
     if let Some(s) = app.state.step_into(&key) {
         return Some(s.step_id);
     }
-    match app.state.steps_from(&key).as_slice() {
+    match app.derived.sources.of(&app.state, &key).as_slice() {
         [only] => Some(only.step_id),
         _ => None,
     }
@@ -46,7 +46,7 @@ pub fn validate(app: &mut App) {
     let Some(mut key) = service(app) else {
         return app.say(Level::Info, "select a service or a step to validate");
     };
-    if app.state.steps_from(&key).is_empty() {
+    if app.derived.sources.of(&app.state, &key).is_empty() {
         match app.state.step_into(&key) {
             Some(step) => key = step.source.clone(),
             None => {
@@ -62,8 +62,9 @@ pub fn validate(app: &mut App) {
     };
     let version = svc.version.clone();
     let unblocks: Vec<ServiceKey> = app
-        .state
-        .steps_from(&key)
+        .derived
+        .sources
+        .of(&app.state, &key)
         .iter()
         .filter(|s| s.pinned_version < version)
         .map(|s| s.destination.clone())
@@ -140,8 +141,9 @@ pub fn power(app: &mut App) {
     let unprotects = if on {
         Vec::new()
     } else {
-        app.state
-            .steps_from(&key)
+        app.derived
+            .sources
+            .of(&app.state, &key)
             .iter()
             .map(|s| s.destination.clone())
             .collect()

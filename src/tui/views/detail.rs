@@ -86,10 +86,13 @@ fn why_held(t: &Theme, state: &State, svc: &Service, now: DateTime<Utc>) -> Vec<
 }
 
 /// The loud line for V6 and V7, if either applies.
-fn alarm(state: &State, svc: &Service) -> Option<String> {
-    if !svc.powered && !state.steps_from(&svc.key).is_empty() {
-        let dests: Vec<String> = state
-            .steps_from(&svc.key)
+fn alarm(app: &App, svc: &Service) -> Option<String> {
+    let state = &app.state;
+    if !svc.powered && !app.derived.sources.of(state, &svc.key).is_empty() {
+        let dests: Vec<String> = app
+            .derived
+            .sources
+            .of(state, &svc.key)
             .iter()
             .map(|s| s.destination.to_string())
             .collect();
@@ -146,11 +149,11 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
                     t.fg(t.accent),
                 ),
             ],
-            service::tail(t, state, svc, now),
+            service::tail(t, state, &app.derived.sources, svc, now),
         ]
         .concat(),
     )];
-    if let Some(alarm) = alarm(state, svc) {
+    if let Some(alarm) = alarm(app, svc) {
         lines.push(Line::styled(alarm, t.alarm()));
     }
     let next = svc.maintenance.next_after(now);
@@ -188,7 +191,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
             t.fg(t.muted),
         )),
     }
-    for s in state.steps_from(&svc.key) {
+    for s in app.derived.sources.of(state, &svc.key) {
         lines.push(Line::styled(
             format!(
                 "  destination {} (step {}, {}d delay), validated up to {}",

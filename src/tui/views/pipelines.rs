@@ -83,7 +83,7 @@ fn line<'a>(app: &App, row: &'a Row, now: DateTime<Utc>) -> Line<'a> {
                 Span::styled(fold(row), t.fg(t.muted)),
                 Span::styled(title.as_str(), t.fg(t.accent)),
             ];
-            if source_off(state, root, 0) {
+            if source_off(state, &app.derived.sources, root, 0) {
                 spans.push(Span::styled(" ⚠ V6 source off ", t.alarm()));
             }
             Line::from(spans)
@@ -108,20 +108,25 @@ fn line<'a>(app: &App, row: &'a Row, now: DateTime<Utc>) -> Line<'a> {
                 format!("{:<7} ", svc.version.to_string()),
                 t.fg(t.accent),
             ));
-            spans.extend(service::tail(t, state, svc, now));
+            spans.extend(service::tail(t, state, &app.derived.sources, svc, now));
             Line::from(spans)
         }
     }
 }
 
 /// V6: whether a source in the pipeline under `key` is powered off.
-fn source_off(state: &crate::model::State, key: &crate::model::ServiceKey, level: usize) -> bool {
-    let steps = state.steps_from(key);
+fn source_off(
+    state: &crate::model::State,
+    sources: &crate::tui::derive::Sources,
+    key: &crate::model::ServiceKey,
+    level: usize,
+) -> bool {
+    let steps = sources.of(state, key);
     if steps.is_empty() || level > 4 {
         return false;
     }
     state.services.get(key).is_some_and(|s| !s.powered)
         || steps
             .iter()
-            .any(|s| source_off(state, &s.destination, level + 1))
+            .any(|s| source_off(state, sources, &s.destination, level + 1))
 }

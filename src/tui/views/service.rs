@@ -6,6 +6,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
 
 use crate::model::{Service, State};
+use crate::tui::derive::Sources;
 use crate::tui::fmt;
 use crate::tui::theme::Theme;
 
@@ -85,13 +86,19 @@ pub fn icon_span(t: &Theme, state: &State, svc: &Service) -> Span<'static> {
 
 /// What follows the version: pinned, countdown, updating, and the V6/V7 alarms.
 #[must_use]
-pub fn tail(t: &Theme, state: &State, svc: &Service, now: DateTime<Utc>) -> Vec<Span<'static>> {
+pub fn tail(
+    t: &Theme,
+    state: &State,
+    sources: &Sources,
+    svc: &Service,
+    now: DateTime<Utc>,
+) -> Vec<Span<'static>> {
     let mut out = Vec::new();
     let m = mark(state, svc);
     match m {
         Mark::Off => {
             out.push(Span::styled("OFF", style(t, m)));
-            let n = state.steps_from(&svc.key).len();
+            let n = sources.of(state, &svc.key).len();
             if n > 0 {
                 out.push(Span::styled(format!(" ⚠ V6: {n} unheld "), t.alarm()));
             }
@@ -140,8 +147,8 @@ pub fn tail(t: &Theme, state: &State, svc: &Service, now: DateTime<Utc>) -> Vec<
             }
         }
         Mark::Ok => {
-            let waiting = state
-                .steps_from(&svc.key)
+            let waiting = sources
+                .of(state, &svc.key)
                 .iter()
                 .filter_map(|s| state.auto_validation_at(s))
                 .min();
