@@ -12,7 +12,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{broadcast, oneshot};
 
-use crate::drivers::sim::SimPlanner;
+use crate::drivers::Driver;
+use crate::drivers::sim::{SimDriver, SimPlanner};
+use crate::model::run::{DriverRequest, RunSpec};
 use crate::model::{Agenda, Command, Event, MaintenancePlanner, Seq, State};
 
 use super::clock::{ClockInfo, ClockKind, system_now};
@@ -27,17 +29,43 @@ const MAX_BATCH: usize = 1024;
 /// Events between two snapshots.
 const SNAPSHOT_EVERY: u64 = 10_000;
 
-type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+pub(super) type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
-enum Request {
+/// How far a clock advance goes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum AdvanceTarget {
+    /// This much past the clock's time.
+    By(Duration),
+    /// Up to this instant.
+    Until(DateTime<Utc>),
+}
+
+/// What one step of a clock advance did.
+pub(super) struct Advanced {
+    /// The events it appended.
+    pub events: Vec<Event>,
+    /// The instant the advance aims at.
+    pub until: DateTime<Utc>,
+    /// Whether it stopped early because a driver must act first (the clock waits there).
+    pub stopped: bool,
+}
+
+/// Driver requests waiting, with the clock's time.
+pub(super) type DriverWork = (DateTime<Utc>, Vec<(RunSpec, DriverRequest)>);
+
+pub(super) enum Request {
     Execute {
         actor: String,
         command: Command,
         reply: Reply<Receipt>,
     },
     Advance {
-        by: Duration,
-        reply: Reply<Receipt>,
+        target: AdvanceTarget,
+        stop_for_driver: bool,
+        reply: Reply<Advanced>,
+    },
+    DriverWork {
+        reply: Reply<DriverWork>,
     },
     Snapshot {
         reply: Reply<Snapshot>,
@@ -55,6 +83,7 @@ enum Request {
 /// The embedded engine over a local SQLite journal.
 pub struct LocalEngine {
     requests: Option<Sender<Request>>,
+    pub(super) driver: std::sync::Arc<dyn Driver>,
     events: broadcast::Sender<Event>,
     path: PathBuf,
     thread: Option<JoinHandle<()>>,
@@ -93,6 +122,7 @@ impl LocalEngine {
         planner: Box<dyn MaintenancePlanner + Send>,
     ) -> Result<LocalEngine, EngineError> {
         let path = store.path().to_path_buf();
+        let driver = SimDriver::open(&path).map_err(|e| EngineError::Storage(e.to_string()))?;
         let (events, _) = broadcast::channel(16_384);
         let mut writer = Writer::load(store, planner, events.clone())?;
         writer.tick()?;
@@ -103,13 +133,14 @@ impl LocalEngine {
             .map_err(|e| EngineError::Storage(format!("cannot start the engine: {e}")))?;
         Ok(LocalEngine {
             requests: Some(tx),
+            driver: std::sync::Arc::new(driver),
             events,
             path,
             thread: Some(thread),
         })
     }
 
-    fn ask<T: Send + 'static>(
+    pub(super) fn ask<T: Send + 'static>(
         &self,
         make: impl FnOnce(Reply<T>) -> Request,
     ) -> BoxFuture<'_, Result<T, EngineError>> {
@@ -180,7 +211,11 @@ impl Engine for LocalEngine {
     }
 
     fn advance_clock(&self, by: Duration) -> BoxFuture<'_, Result<Receipt, EngineError>> {
-        self.ask(move |reply| Request::Advance { by, reply })
+        self.advance_with_driver(by).boxed()
+    }
+
+    fn drive(&self) -> BoxFuture<'_, Result<Receipt, EngineError>> {
+        self.drive_runs().boxed()
     }
 }
 
@@ -316,7 +351,7 @@ impl Writer {
         };
         batch.catch_up()?;
         let now = batch.now();
-        batch.run_deadlines(now)?;
+        batch.run_deadlines(now, false)?;
         let value = work(&mut batch)?;
         let (mut caught_up, appended) = batch.commit()?;
         caught_up.extend(appended);
@@ -362,13 +397,19 @@ impl Writer {
     }
 
     fn handle_writes(&mut self, writes: Vec<Request>) {
-        let mut answers: Vec<Result<Receipt, EngineError>> = Vec::with_capacity(writes.len());
+        let mut answers: Vec<Result<Answer, EngineError>> = Vec::with_capacity(writes.len());
         let outcome = self.write(|batch| {
             for w in &writes {
                 let now = batch.now();
                 let answer = match w {
-                    Request::Execute { actor, command, .. } => batch.execute(actor, command, now),
-                    Request::Advance { by, .. } => advance(batch, *by),
+                    Request::Execute { actor, command, .. } => {
+                        batch.execute(actor, command, now).map(Answer::Receipt)
+                    }
+                    Request::Advance {
+                        target,
+                        stop_for_driver,
+                        ..
+                    } => advance(batch, *target, *stop_for_driver).map(Answer::Advanced),
                     _ => continue,
                 };
                 if let Err(EngineError::Storage(e)) = &answer {
@@ -384,9 +425,18 @@ impl Writer {
                 Ok(()) => answers.next().unwrap_or(Err(EngineError::Closed)),
                 Err(e) => Err(e.clone()),
             };
-            match w {
-                Request::Execute { reply, .. } | Request::Advance { reply, .. } => {
-                    let _ = reply.send(answer);
+            match (w, answer) {
+                (Request::Execute { reply, .. }, Ok(Answer::Receipt(r))) => {
+                    let _ = reply.send(Ok(r));
+                }
+                (Request::Advance { reply, .. }, Ok(Answer::Advanced(a))) => {
+                    let _ = reply.send(Ok(a));
+                }
+                (Request::Execute { reply, .. }, Err(e)) => {
+                    let _ = reply.send(Err(e));
+                }
+                (Request::Advance { reply, .. }, Err(e)) => {
+                    let _ = reply.send(Err(e));
                 }
                 _ => {}
             }
@@ -412,7 +462,14 @@ impl Writer {
             Request::Clock { reply } => {
                 let _ = reply.send(self.clock_info());
             }
-            Request::Execute { reply, .. } | Request::Advance { reply, .. } => {
+            Request::DriverWork { reply } => {
+                let clock = self.clock_info();
+                let _ = reply.send(clock.map(|c| (c.now, self.state.driver_work())));
+            }
+            Request::Execute { reply, .. } => {
+                let _ = reply.send(Err(EngineError::Closed));
+            }
+            Request::Advance { reply, .. } => {
                 let _ = reply.send(Err(EngineError::Closed));
             }
         }
@@ -430,23 +487,36 @@ impl Writer {
     }
 }
 
-fn advance(batch: &mut Batch<'_>, by: Duration) -> Result<Receipt, EngineError> {
+enum Answer {
+    Receipt(Receipt),
+    Advanced(Advanced),
+}
+
+fn advance(
+    batch: &mut Batch<'_>,
+    target: AdvanceTarget,
+    stop_for_driver: bool,
+) -> Result<Advanced, EngineError> {
     if batch.meta.clock != ClockKind::Virtual {
         return Err(EngineError::Invalid(
             "this database runs on the system clock, which cannot be advanced: create a database with `lockstep init --virtual-clock` to move time by hand".into(),
         ));
     }
-    if by <= Duration::zero() {
-        return Err(EngineError::Invalid(
-            "the clock only moves forward: give a positive duration such as 90m or 3d".into(),
-        ));
-    }
+    let until = match target {
+        AdvanceTarget::By(by) if by <= Duration::zero() => {
+            return Err(EngineError::Invalid(
+                "the clock only moves forward: give a positive duration such as 90m or 3d".into(),
+            ));
+        }
+        AdvanceTarget::By(by) => batch.now() + by,
+        AdvanceTarget::Until(t) => t.max(batch.now()),
+    };
     let from = batch.appended.len();
-    let until = batch.now() + by;
-    batch.run_deadlines(until)?;
-    batch.meta.virtual_now = Some(until);
-    Ok(Receipt {
+    let stopped = batch.run_deadlines(until, stop_for_driver)?;
+    batch.meta.virtual_now = Some(stopped.unwrap_or(until));
+    Ok(Advanced {
         events: batch.appended[from..].to_vec(),
-        notice: None,
+        until,
+        stopped: stopped.is_some(),
     })
 }

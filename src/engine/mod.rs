@@ -3,6 +3,7 @@
 
 pub mod clock;
 pub mod local;
+pub mod runs;
 mod scheduler;
 pub mod store;
 
@@ -106,6 +107,17 @@ pub trait Engine: Send + Sync {
 
     /// Moves a virtual clock forward, processing every deadline in between in time order.
     fn advance_clock(&self, by: chrono::Duration) -> BoxFuture<'_, Result<Receipt, EngineError>>;
+
+    /// Has the drivers perform every action and observation runs wait for, and records their
+    /// answers. A remote engine's server does this itself, so the default does nothing.
+    fn drive(&self) -> BoxFuture<'_, Result<Receipt, EngineError>> {
+        Box::pin(async {
+            Ok(Receipt {
+                events: Vec::new(),
+                notice: None,
+            })
+        })
+    }
 
     /// The state of the link to a remote engine; `None` for an embedded one.
     fn link(&self) -> Option<tokio::sync::watch::Receiver<LinkState>> {

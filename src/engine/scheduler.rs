@@ -76,8 +76,17 @@ impl Batch<'_> {
         Ok(out)
     }
 
-    /// Runs every deadline up to `until`, each at its own instant, in time order.
-    pub fn run_deadlines(&mut self, until: DateTime<Utc>) -> Result<(), EngineError> {
+    /// Runs every deadline up to `until`, each at its own instant, in time order. With
+    /// `stop_for_driver`, stops as soon as a run waits for its driver and returns that instant
+    /// (the clock waits there while the driver acts, so simulated time stays exact).
+    pub fn run_deadlines(
+        &mut self,
+        until: DateTime<Utc>,
+        stop_for_driver: bool,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        if stop_for_driver && self.state.has_driver_work() {
+            return Ok(Some(self.now()));
+        }
         let mut processed = 0;
         while let Some((due_at, due)) = self.agenda.first() {
             let at = due_at.max(self.meta.watermark);
@@ -95,6 +104,9 @@ impl Batch<'_> {
             // other windows at this very instant are still found.
             self.agenda.refresh(self.state, due, at);
             self.meta.watermark = self.meta.watermark.max(window_mark);
+            if stop_for_driver && self.state.has_driver_work() {
+                return Ok(Some(at));
+            }
             processed += 1;
             if processed > MAX_DEADLINES_PER_WRITE {
                 return Err(EngineError::Storage(
@@ -103,7 +115,7 @@ impl Batch<'_> {
             }
         }
         self.meta.watermark = self.meta.watermark.max(until);
-        Ok(())
+        Ok(None)
     }
 
     /// Decides and records one command at `now`.

@@ -13,7 +13,8 @@ use super::EngineError;
 use super::clock::ClockKind;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE events (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE events (
         seq   INTEGER PRIMARY KEY,
         at    TEXT NOT NULL,
         actor TEXT NOT NULL,
@@ -21,7 +22,17 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE events (
         body  TEXT NOT NULL
      );
      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-     CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);"];
+     CREATE TABLE snapshots (seq INTEGER PRIMARY KEY, body BLOB NOT NULL);",
+    // The simulated driver's action log (B9: proof that no action ran twice).
+    "CREATE TABLE sim_actions (
+        key          TEXT PRIMARY KEY,
+        run_id       TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        performed_at TEXT NOT NULL,
+        report       TEXT NOT NULL,
+        replays      INTEGER NOT NULL DEFAULT 0
+     );",
+];
 
 /// The settings kept beside the journal.
 #[derive(Debug, Clone, PartialEq)]

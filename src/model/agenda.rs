@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::command::Command;
 use super::event::{EventKind, StepId};
+use super::run::{RunId, RunPhase};
 use super::service::ServiceKey;
 use super::state::State;
 
@@ -21,6 +22,10 @@ pub enum Due {
     AutoValidate(StepId),
     /// A service's maintenance window opens while it has a pending update.
     Window(ServiceKey),
+    /// A run's reported action is done: its phase ends (B1–B8).
+    RunComplete(RunId),
+    /// A replicating run observes its replication again (B4).
+    RunObserve(RunId),
 }
 
 impl Due {
@@ -34,6 +39,12 @@ impl Due {
             Due::AutoValidate(step_id) => Command::AutoValidate { step_id: *step_id },
             Due::Window(service) => Command::MaintenanceWindowOpened {
                 service: service.clone(),
+            },
+            Due::RunComplete(run_id) => Command::CompleteRunAction {
+                run_id: run_id.clone(),
+            },
+            Due::RunObserve(run_id) => Command::ObserveRun {
+                run_id: run_id.clone(),
             },
         }
     }
@@ -57,6 +68,10 @@ impl Agenda {
         }
         for id in state.steps.keys() {
             agenda.refresh(state, Due::AutoValidate(*id), watermark);
+        }
+        for id in state.runs.keys() {
+            agenda.refresh(state, Due::RunComplete(id.clone()), watermark);
+            agenda.refresh(state, Due::RunObserve(id.clone()), watermark);
         }
         agenda
     }
@@ -109,8 +124,30 @@ fn when(state: &State, due: &Due, watermark: DateTime<Utc>) -> Option<DateTime<U
         Due::AutoValidate(id) => state.auto_validation_at(state.steps.get(id)?),
         Due::Window(key) => {
             let svc = state.services.get(key)?;
-            (svc.powered && svc.updating.is_none() && state.pending_update(svc).is_some())
-                .then(|| svc.maintenance.next_after(watermark))
+            (svc.powered
+                && svc.updating.is_none()
+                && state.active_run(key).is_none()
+                && state.pending_update(svc).is_some())
+            .then(|| svc.maintenance.next_after(watermark))
+        }
+        Due::RunComplete(id) => {
+            let run = state.runs.get(id)?;
+            if run.pending.is_some() || run.status.is_finished() {
+                return None;
+            }
+            run.completion.as_ref().map(|c| c.finishes_at)
+        }
+        Due::RunObserve(id) => {
+            let run = state.runs.get(id)?;
+            let observing = run.phase == RunPhase::Replicating
+                && run.pending.is_none()
+                && run.completion.is_none()
+                && run.rollback.is_none()
+                && !run.status.is_finished();
+            if !observing {
+                return None;
+            }
+            run.next_observation_at()
         }
     }
 }
@@ -126,6 +163,10 @@ fn service_dues(state: &State, key: &ServiceKey, out: &mut Vec<Due>) {
 
 fn affected(state: &State, event: &EventKind) -> Vec<Due> {
     let mut out = Vec::new();
+    if let Some(id) = event.run_id() {
+        out.push(Due::RunComplete(id.clone()));
+        out.push(Due::RunObserve(id.clone()));
+    }
     match event {
         EventKind::ProjectCreated { .. } => {}
         EventKind::ReleasePublished { service_type, .. } => {
@@ -139,7 +180,9 @@ fn affected(state: &State, event: &EventKind) -> Vec<Due> {
         | EventKind::PowerChanged { service, .. }
         | EventKind::UpdateStarted { service, .. }
         | EventKind::EmergencyOverride { service, .. }
-        | EventKind::UpdateApplied { service, .. } => service_dues(state, service, &mut out),
+        | EventKind::UpdateApplied { service, .. }
+        | EventKind::RunStarted { service, .. }
+        | EventKind::RunFinished { service, .. } => service_dues(state, service, &mut out),
         EventKind::StepCreated {
             step_id,
             destination,
@@ -164,6 +207,7 @@ fn affected(state: &State, event: &EventKind) -> Vec<Due> {
                 }
             }
         }
+        _ => {}
     }
     out
 }

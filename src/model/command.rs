@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use super::event::StepId;
+use super::run::{ActionReport, Fault, Observation, RunId};
 use super::service::{MaintenanceWindow, Plan, ServiceKey, ServiceType};
 use super::version::Version;
 
@@ -96,6 +99,82 @@ pub enum Command {
         /// The service.
         service: ServiceKey,
     },
+    /// Start a blue/green upgrade run to a newer major (U2).
+    StartRun {
+        /// The service to upgrade.
+        service: ServiceKey,
+        /// The target: a major (`17`) takes its newest published release.
+        target_version: Version,
+        /// B5 timeout in seconds, 30..=3600 (default 300).
+        switchover_timeout_s: Option<i64>,
+        /// B5 lag guardrail in bytes (default 200 kB).
+        lag_threshold_bytes: Option<u64>,
+        /// B5 longest write transaction allowed, in seconds (default 30).
+        long_txn_limit_s: Option<i64>,
+        /// Switch over as soon as every guardrail is green.
+        #[serde(default)]
+        auto_switchover: bool,
+    },
+    /// B5: switch traffic to green; refused on a red guardrail unless forced with a comment.
+    Switchover {
+        /// The run.
+        run_id: RunId,
+        /// Go ahead past red guardrails.
+        #[serde(default)]
+        force: bool,
+        /// Why (required with `force`).
+        comment: Option<String>,
+    },
+    /// B8: roll a run back (only before its switchover).
+    Rollback {
+        /// The run.
+        run_id: RunId,
+    },
+    /// B9: resume a run after a crash, or retry its failed phase.
+    ResumeRun {
+        /// The run.
+        run_id: RunId,
+    },
+    /// Driver: an action was performed (or found already performed).
+    ReportRunAction {
+        /// The run.
+        run_id: RunId,
+        /// The request answered.
+        key: String,
+        /// When the driver started it, on the engine's clock.
+        started_at: DateTime<Utc>,
+        /// What it reported.
+        report: ActionReport,
+    },
+    /// Driver: replication was observed (B4).
+    ReportObservation {
+        /// The run.
+        run_id: RunId,
+        /// The request answered.
+        key: String,
+        /// What it saw.
+        observation: Observation,
+    },
+    /// Scheduler: a reported action's time is up; the phase ends.
+    CompleteRunAction {
+        /// The run.
+        run_id: RunId,
+    },
+    /// Scheduler: time to observe replication again (B4).
+    ObserveRun {
+        /// The run.
+        run_id: RunId,
+    },
+    /// Inject (or clear) a fault in a simulated service.
+    SimFault {
+        /// The service.
+        service: ServiceKey,
+        /// The fault.
+        fault: Fault,
+        /// Clear it instead.
+        #[serde(default)]
+        clear: bool,
+    },
 }
 
 impl Command {
@@ -107,6 +186,10 @@ impl Command {
             Command::AutoValidate { .. }
                 | Command::MaintenanceWindowOpened { .. }
                 | Command::FinishUpdate { .. }
+                | Command::ReportRunAction { .. }
+                | Command::ReportObservation { .. }
+                | Command::CompleteRunAction { .. }
+                | Command::ObserveRun { .. }
         )
     }
 }

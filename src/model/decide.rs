@@ -95,6 +95,9 @@ impl State {
         now: DateTime<Utc>,
         planner: &dyn MaintenancePlanner,
     ) -> Result<Decision, RuleError> {
+        if let Some(decided) = self.decide_run(command, actor, now) {
+            return decided;
+        }
         match command {
             Command::CreateProject {
                 name,
@@ -284,6 +287,8 @@ impl State {
                     ))),
                 }
             }
+            // Run commands were decided above.
+            _ => Ok(Decision::nothing("nothing to do")),
         }
     }
 
@@ -293,6 +298,12 @@ impl State {
         if svc.powered == powered {
             return Ok(Decision::nothing(format!(
                 "{service} is already powered {word}"
+            )));
+        }
+        if let (false, Some(run)) = (powered, self.active_run(service)) {
+            return Err(RuleError::conflict(format!(
+                "{service} is being upgraded by run {} ({}): finish or roll back the run before powering it off",
+                run.run_id, run.phase
             )));
         }
         if let (false, Some(u)) = (powered, &svc.updating) {
@@ -332,6 +343,12 @@ impl State {
         planner: &dyn MaintenancePlanner,
         reason: &str,
     ) -> Result<Decision, RuleError> {
+        if let Some(run) = self.active_run(&svc.key) {
+            return Ok(Decision::nothing(format!(
+                "{} is being upgraded by run {} ({}): maintenance waits until the run finishes",
+                svc.key, run.run_id, run.phase
+            )));
+        }
         if let Some(u) = &svc.updating {
             return Ok(Decision::nothing(format!(
                 "{} is already applying {} (done at {})",

@@ -3,6 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::run::{
+    ActionReport, Fault, Observation, PhaseOutcome, RequestKind, RunConfig, RunId, RunPhase,
+    RunStatus,
+};
 use super::service::{MaintenanceWindow, Plan, ServiceKey, ServiceType};
 use super::version::Version;
 
@@ -142,6 +146,134 @@ pub enum EventKind {
         /// Version now.
         to: Version,
     },
+    /// An upgrade run started (U2); its B1 starts with it.
+    RunStarted {
+        /// The run.
+        run_id: RunId,
+        /// The service upgraded (blue).
+        service: ServiceKey,
+        /// Its type.
+        service_type: ServiceType,
+        /// The version blue runs.
+        from_version: Version,
+        /// The runner configuration.
+        config: RunConfig,
+    },
+    /// A run entered a phase (again, when `attempt` > 1).
+    RunPhaseStarted {
+        /// The run.
+        run_id: RunId,
+        /// The phase.
+        phase: RunPhase,
+        /// 1 for the first attempt.
+        attempt: u32,
+    },
+    /// A run asked its driver to act or observe (recorded before the driver is called, B9).
+    RunDriverRequested {
+        /// The run.
+        run_id: RunId,
+        /// The idempotency key.
+        key: String,
+        /// What the driver is asked for.
+        request: RequestKind,
+    },
+    /// The driver answered an action; the phase ends at `finishes_at`.
+    RunActionReported {
+        /// The run.
+        run_id: RunId,
+        /// The request answered.
+        key: String,
+        /// What the driver reported.
+        report: ActionReport,
+        /// When the action is done on the engine's clock.
+        finishes_at: DateTime<Utc>,
+    },
+    /// A phase attempt ended.
+    RunPhaseFinished {
+        /// The run.
+        run_id: RunId,
+        /// The phase.
+        phase: RunPhase,
+        /// Its attempt.
+        attempt: u32,
+        /// How it ended.
+        outcome: PhaseOutcome,
+    },
+    /// B4: the driver observed replication.
+    ReplicationObserved {
+        /// The run.
+        run_id: RunId,
+        /// The request answered.
+        key: String,
+        /// What it saw.
+        observation: Observation,
+    },
+    /// B5: a switchover was forced past red guardrails.
+    SwitchoverForced {
+        /// The run.
+        run_id: RunId,
+        /// The red guardrails.
+        red: Vec<String>,
+        /// Why the operator forced it.
+        comment: String,
+    },
+    /// B5: a switchover failed or ran past its timeout and reverted; blue serves, back in B4.
+    SwitchoverReverted {
+        /// The run.
+        run_id: RunId,
+        /// Why it reverted.
+        why: String,
+        /// Client-visible interruption during the attempt, in milliseconds.
+        downtime_ms: Option<u64>,
+    },
+    /// B8: a run is being rolled back before its switchover.
+    RunRollbackStarted {
+        /// The run.
+        run_id: RunId,
+        /// Why.
+        why: String,
+        /// Whether lockstep decided it (a failure) rather than an operator.
+        automatic: bool,
+    },
+    /// B8: a rollback failed; blue still serves, and `run resume` retries it.
+    RunRollbackFailed {
+        /// The run.
+        run_id: RunId,
+        /// What went wrong.
+        error: String,
+    },
+    /// B9: an operator resumed a run after a crash or a failure.
+    RunResumed {
+        /// The run.
+        run_id: RunId,
+        /// The request handed to the driver again (same key: it will not act twice).
+        key: Option<String>,
+    },
+    /// A run ended: completed (traffic on green) or rolled back (blue serves).
+    RunFinished {
+        /// The run.
+        run_id: RunId,
+        /// The service.
+        service: ServiceKey,
+        /// Completed or rolled back.
+        status: RunStatus,
+        /// B10: the longest client-visible interruption, in milliseconds.
+        total_downtime_ms: Option<u64>,
+    },
+    /// A fault was injected into a simulated service.
+    SimFaultInjected {
+        /// The service.
+        service: ServiceKey,
+        /// The fault.
+        fault: Fault,
+    },
+    /// A fault of a simulated service was cleared (by an operator, or because it happened).
+    SimFaultCleared {
+        /// The service.
+        service: ServiceKey,
+        /// The fault.
+        fault: Fault,
+    },
 }
 
 impl EventKind {
@@ -160,6 +292,40 @@ impl EventKind {
             EventKind::UpdateStarted { .. } => "update_started",
             EventKind::EmergencyOverride { .. } => "emergency_override",
             EventKind::UpdateApplied { .. } => "update_applied",
+            EventKind::RunStarted { .. } => "run_started",
+            EventKind::RunPhaseStarted { .. } => "run_phase_started",
+            EventKind::RunDriverRequested { .. } => "run_driver_requested",
+            EventKind::RunActionReported { .. } => "run_action_reported",
+            EventKind::RunPhaseFinished { .. } => "run_phase_finished",
+            EventKind::ReplicationObserved { .. } => "replication_observed",
+            EventKind::SwitchoverForced { .. } => "switchover_forced",
+            EventKind::SwitchoverReverted { .. } => "switchover_reverted",
+            EventKind::RunRollbackStarted { .. } => "run_rollback_started",
+            EventKind::RunRollbackFailed { .. } => "run_rollback_failed",
+            EventKind::RunResumed { .. } => "run_resumed",
+            EventKind::RunFinished { .. } => "run_finished",
+            EventKind::SimFaultInjected { .. } => "sim_fault_injected",
+            EventKind::SimFaultCleared { .. } => "sim_fault_cleared",
+        }
+    }
+
+    /// The run this event is about, if any.
+    #[must_use]
+    pub fn run_id(&self) -> Option<&RunId> {
+        match self {
+            EventKind::RunStarted { run_id, .. }
+            | EventKind::RunPhaseStarted { run_id, .. }
+            | EventKind::RunDriverRequested { run_id, .. }
+            | EventKind::RunActionReported { run_id, .. }
+            | EventKind::RunPhaseFinished { run_id, .. }
+            | EventKind::ReplicationObserved { run_id, .. }
+            | EventKind::SwitchoverForced { run_id, .. }
+            | EventKind::SwitchoverReverted { run_id, .. }
+            | EventKind::RunRollbackStarted { run_id, .. }
+            | EventKind::RunRollbackFailed { run_id, .. }
+            | EventKind::RunResumed { run_id, .. }
+            | EventKind::RunFinished { run_id, .. } => Some(run_id),
+            _ => None,
         }
     }
 
@@ -171,7 +337,11 @@ impl EventKind {
             | EventKind::PowerChanged { service, .. }
             | EventKind::UpdateStarted { service, .. }
             | EventKind::EmergencyOverride { service, .. }
-            | EventKind::UpdateApplied { service, .. } => vec![service],
+            | EventKind::UpdateApplied { service, .. }
+            | EventKind::RunStarted { service, .. }
+            | EventKind::RunFinished { service, .. }
+            | EventKind::SimFaultInjected { service, .. }
+            | EventKind::SimFaultCleared { service, .. } => vec![service],
             EventKind::StepCreated {
                 source,
                 destination,

@@ -1,11 +1,12 @@
 //! The state: the fold of the journal (`State::apply`), with the queries every view needs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventKind, Seq, StepId};
+use super::run::{Fault, Run, RunId};
 use super::service::{Service, ServiceKey, ServiceType, Updating};
 use super::version::Version;
 
@@ -82,6 +83,12 @@ pub struct State {
     pub steps: BTreeMap<StepId, Step>,
     /// Id the next step receives.
     pub next_step_id: StepId,
+    /// Upgrade runs by id (U2, B1–B10).
+    #[serde(default)]
+    pub runs: BTreeMap<RunId, Run>,
+    /// Faults injected into simulated services.
+    #[serde(default)]
+    pub faults: BTreeMap<ServiceKey, BTreeSet<Fault>>,
     #[serde(skip)]
     index: Index,
 }
@@ -294,6 +301,7 @@ impl State {
                     }
                 }
             }
+            _ => self.apply_run(event),
         }
     }
 

@@ -1,4 +1,4 @@
-//! The simulated fleet: maintenance updates take realistic, repeatable time.
+//! Maintenance updates in the simulated fleet take realistic, repeatable time.
 
 use chrono::Duration;
 

@@ -1,0 +1,133 @@
+//! The run orchestrator: performs what runs ask of their driver and submits the answers back
+//! as commands. Requests are journaled before the driver is called and the driver is
+//! idempotent by key, so a process killed at any point loses nothing and repeats nothing (B9).
+//!
+//! On a virtual clock, `clock advance` stops at every instant a run waits for its driver, lets
+//! the driver act there, and goes on: simulated actions report how long they take, and the
+//! model schedules their completion, so simulated time stays exact.
+
+use std::io::Write as _;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::drivers::{Driver, DriverError};
+use crate::model::run::{DriverRequest, RequestKind, RunSpec};
+use crate::model::{Command, Event, SYSTEM_ACTOR};
+
+use super::local::{AdvanceTarget, Request};
+use super::{EngineError, LocalEngine, Receipt};
+
+/// Set to `before-act:B3` or `after-act:B3` (any phase id, or `B8`), the process stops at
+/// that point of that phase's action and waits to be killed: crash tests use it to kill the
+/// engine at a precise phase boundary.
+pub const FAILPOINT_ENV: &str = "LOCKSTEP_FAILPOINT";
+
+/// How many stop-and-act rounds one clock advance may take before it reports a runaway.
+const MAX_ROUNDS: usize = 100_000;
+
+/// Asks the driver for `request` and turns its answer into the command that records it.
+pub async fn perform(
+    driver: &dyn Driver,
+    spec: &RunSpec,
+    request: &DriverRequest,
+    now: DateTime<Utc>,
+) -> Result<Command, DriverError> {
+    match request.request {
+        RequestKind::Act(action) => {
+            failpoint("before-act", &request.key);
+            let report = driver.act(spec, action, &request.key, now).await?;
+            failpoint("after-act", &request.key);
+            Ok(Command::ReportRunAction {
+                run_id: spec.run_id.clone(),
+                key: request.key.clone(),
+                started_at: now,
+                report,
+            })
+        }
+        RequestKind::Observe => Ok(Command::ReportObservation {
+            run_id: spec.run_id.clone(),
+            key: request.key.clone(),
+            observation: driver.observe(spec, now).await?,
+        }),
+    }
+}
+
+/// Stops here when `LOCKSTEP_FAILPOINT` names this stage and the key's phase.
+fn failpoint(stage: &str, key: &str) {
+    let Ok(wanted) = std::env::var(FAILPOINT_ENV) else {
+        return;
+    };
+    let phase = key.split('/').nth(1).unwrap_or_default();
+    if wanted == format!("{stage}:{phase}") {
+        eprintln!("lockstep: failpoint {wanted} reached at {key}; waiting to be killed");
+        let _ = std::io::stderr().flush();
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
+impl LocalEngine {
+    /// Performs every driver request waiting now, recording each answer; a driver that cannot
+    /// try leaves its request waiting and says so in the notice.
+    pub(super) async fn drive_runs(&self) -> Result<Receipt, EngineError> {
+        let (now, work) = self.ask(|reply| Request::DriverWork { reply }).await?;
+        let mut events: Vec<Event> = Vec::new();
+        let mut stuck = Vec::new();
+        for (spec, request) in work {
+            match perform(self.driver.as_ref(), &spec, &request, now).await {
+                Ok(command) => {
+                    let receipt = self.execute_system(command).await?;
+                    events.extend(receipt.events);
+                }
+                Err(e) => stuck.push(format!("run {} waits: {e}", spec.run_id)),
+            }
+        }
+        Ok(Receipt {
+            events,
+            notice: (!stuck.is_empty()).then(|| stuck.join("; ")),
+        })
+    }
+
+    async fn execute_system(&self, command: Command) -> Result<Receipt, EngineError> {
+        self.ask(move |reply| Request::Execute {
+            actor: SYSTEM_ACTOR.to_string(),
+            command,
+            reply,
+        })
+        .await
+    }
+
+    /// `clock advance` with runs: stops wherever a run waits for its driver, lets the driver
+    /// act at that instant, and goes on to the end.
+    pub(super) async fn advance_with_driver(&self, by: Duration) -> Result<Receipt, EngineError> {
+        let mut events = Vec::new();
+        let mut notice = None;
+        let mut target = AdvanceTarget::By(by);
+        let mut stop_for_driver = true;
+        for _ in 0..MAX_ROUNDS {
+            let step = self
+                .ask(move |reply| Request::Advance {
+                    target,
+                    stop_for_driver,
+                    reply,
+                })
+                .await?;
+            events.extend(step.events);
+            if !step.stopped {
+                return Ok(Receipt { events, notice });
+            }
+            target = AdvanceTarget::Until(step.until);
+            let driven = self.drive_runs().await?;
+            if driven.events.is_empty() {
+                // The driver cannot act now: let time pass without it.
+                stop_for_driver = false;
+                notice = driven.notice;
+            }
+            events.extend(driven.events);
+        }
+        Err(EngineError::Storage(
+            "runs keep asking their driver without end; stopped to protect the journal".into(),
+        ))
+    }
+}
