@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::model::run::Fault;
 use crate::model::{Plan, ServiceType, Version};
 
 /// lockstep — a control room for database upgrades.
@@ -75,6 +76,12 @@ pub enum Cmd {
     /// Upgrade pipeline steps (as `avn upgrade-pipeline step …`).
     #[command(subcommand)]
     Step(StepCmd),
+    /// Blue/green major-version upgrade runs (U2, B1–B10).
+    #[command(subcommand)]
+    Run(RunCmd),
+    /// The simulated fleet: inject faults, read the simulator's action log.
+    #[command(subcommand)]
+    Sim(SimCmd),
     /// The database's clock.
     #[command(subcommand)]
     Clock(ClockCmd),
@@ -254,6 +261,91 @@ pub enum StepCmd {
     },
 }
 
+/// `lockstep run …`
+#[derive(Debug, Subcommand)]
+pub enum RunCmd {
+    /// Start a blue/green upgrade run of SERVICE to a newer major version.
+    Start {
+        /// The service's project.
+        #[arg(long)]
+        project: String,
+        /// The service (blue).
+        service: String,
+        /// A major (`17`, its newest published release) or an exact release (`17.2`).
+        #[arg(long, value_name = "VERSION")]
+        target_version: String,
+        /// B5: revert when the switchover takes longer (30s..3600s, default 300s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
+        switchover_timeout: Option<i64>,
+        /// B5: the lag guardrail (default 200kB; units B, kB, MB, GB, KiB, MiB).
+        #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+        lag_threshold: Option<u64>,
+        /// B5: the longest write transaction allowed at switchover (default 30s).
+        #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
+        long_txn_limit: Option<i64>,
+        /// Switch over by itself as soon as every guardrail is green.
+        #[arg(long)]
+        auto_switchover: bool,
+    },
+    /// List runs.
+    List,
+    /// Show one run: phases with durations, lag, guardrails, DDL, total downtime.
+    Get {
+        /// The run's id.
+        run_id: String,
+    },
+    /// B5: switch traffic to green (refused while a guardrail is red, unless forced).
+    Switchover {
+        /// The run's id.
+        run_id: String,
+        /// Go ahead past red guardrails (needs --comment).
+        #[arg(long, requires = "comment")]
+        force: bool,
+        /// Why the switchover is forced.
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// B8: roll a run back (only before its switchover); blue keeps serving.
+    Rollback {
+        /// The run's id.
+        run_id: String,
+    },
+    /// B9: resume a run after a crash, or retry its failed phase.
+    Resume {
+        /// The run's id.
+        run_id: String,
+    },
+    /// Follow a run, letting its driver act, until it waits for an operator or ends.
+    Watch {
+        /// The run's id.
+        run_id: String,
+    },
+}
+
+/// `lockstep sim …`
+#[derive(Debug, Subcommand)]
+pub enum SimCmd {
+    /// Inject a fault into a simulated service (or clear it with --clear).
+    Fault {
+        /// The service's project.
+        #[arg(long)]
+        project: String,
+        /// The service.
+        service: String,
+        /// green-lost, lag-stuck or slow-switchover.
+        fault: Fault,
+        /// Clear the fault instead.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// The simulator's action log: every action performed, and how often it was replayed.
+    Actions {
+        /// Only this run.
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+    },
+}
+
 /// `lockstep clock …`
 #[derive(Debug, Subcommand)]
 pub enum ClockCmd {
@@ -282,4 +374,42 @@ fn parse_delay(text: &str) -> Result<i64, String> {
     text.trim().parse::<i64>().map_err(|_| {
         format!("'{text}' is not a whole number of days: P6 allows 1 to 30 (default 7)")
     })
+}
+
+/// A duration in whole seconds: `300`, `300s`, `5m`, `1h`.
+fn parse_seconds(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(n);
+    }
+    crate::engine::clock::parse_duration(t)
+        .map(|d| d.num_seconds())
+        .map_err(|_| {
+            format!("'{text}' is not a duration: use seconds or a unit, for example 300s or 5m")
+        })
+}
+
+/// A size in bytes: `200kB`, `1.5MB`, `204800`, `2MiB` (kB = 1000 bytes, KiB = 1024).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let factor: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "kB" | "KB" | "k" => 1e3,
+        "MB" | "M" => 1e6,
+        "GB" | "G" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => f64::NAN,
+    };
+    match number.parse::<f64>() {
+        Ok(n) if factor.is_finite() && n >= 0.0 && (n * factor) < 1e15 => Ok((n * factor) as u64),
+        _ => Err(format!(
+            "'{text}' is not a size: use a number with a unit, for example 200kB, 1.5MB or 204800"
+        )),
+    }
 }

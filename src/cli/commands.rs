@@ -10,7 +10,7 @@ use crate::engine::{ClockKind, Engine, EngineError, LocalEngine, Receipt};
 use crate::model::{Command, MaintenanceWindow, ServiceKey, State};
 
 use super::args::{
-    Cli, ClockCmd, Cmd, DemoCmd, PowerState, ProjectCmd, ReleaseCmd, ServiceCmd, StepCmd,
+    Cli, ClockCmd, Cmd, DemoCmd, PowerState, ProjectCmd, ReleaseCmd, ServiceCmd, SimCmd, StepCmd,
 };
 use super::render;
 
@@ -46,7 +46,8 @@ pub fn actor(cli: &Cli) -> String {
         .unwrap_or_else(|| "operator".into())
 }
 
-fn print_json<T: Serialize>(value: &T) {
+/// Prints a value as pretty JSON.
+pub(super) fn print_json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
@@ -101,6 +102,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd, db: &Path) -> Result<(), CliError> {
             );
             Ok(())
         }
+        Cmd::Sim(SimCmd::Actions { run }) => super::runs::sim_actions(cli, db, run.as_deref()),
         _ => {
             let engine = LocalEngine::open(db)?;
             run_on(cli, cmd, &engine).await
@@ -157,6 +159,8 @@ pub async fn run_on(cli: &Cli, cmd: &Cmd, engine: &dyn Engine) -> Result<(), Cli
             Ok(())
         }
         Cmd::Step(sc) => step(cli, sc, engine, &actor).await,
+        Cmd::Run(rc) => super::runs::run_cmd(cli, rc, engine, &actor).await,
+        Cmd::Sim(sc) => super::runs::sim_cmd(cli, sc, engine, &actor).await,
         Cmd::Clock(ClockCmd::Show) => {
             let info = engine.clock().await?;
             if cli.json {
@@ -194,7 +198,8 @@ pub async fn run_on(cli: &Cli, cmd: &Cmd, engine: &dyn Engine) -> Result<(), Cli
     }
 }
 
-fn report(cli: &Cli, r: &Receipt) {
+/// Prints what a command did (its events' reasons and its notice), or the receipt as JSON.
+pub(super) fn report(cli: &Cli, r: &Receipt) {
     if cli.json {
         print_json(r);
         return;

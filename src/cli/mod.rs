@@ -3,6 +3,8 @@
 pub mod args;
 pub mod commands;
 pub mod render;
+pub mod render_runs;
+pub mod runs;
 pub mod table;
 
 pub use args::{Cli, Cmd};

@@ -7,6 +7,7 @@ mod observe;
 mod operate;
 mod report;
 mod spec;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -25,6 +26,7 @@ pub use observe::{
 };
 pub use report::{ActionOutcome, ActionReport, DriverRequest, RequestKind, RunAction};
 pub use spec::{Fault, RunSpec};
+pub use view::{RunSummary, RunView, format_downtime, format_span};
 
 /// A run's id: four or more hex digits (`7f3a`), unique in the journal.
 pub type RunId = String;

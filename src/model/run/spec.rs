@@ -139,6 +139,16 @@ impl State {
             .collect()
     }
 
+    /// The newest published release of `major` for a service type.
+    #[must_use]
+    pub fn newest_of_major(&self, service_type: ServiceType, major: u32) -> Option<&Version> {
+        self.releases_of(service_type)
+            .iter()
+            .rev()
+            .map(|r| &r.version)
+            .find(|v| v.major() == major)
+    }
+
     /// Whether some run waits for its driver.
     #[must_use]
     pub fn has_driver_work(&self) -> bool {

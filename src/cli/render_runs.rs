@@ -1,0 +1,167 @@
+//! Human and JSON output of runs.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::model::run::{PhaseOutcome, Run, format_bytes, format_downtime, format_span};
+use crate::model::{RunPhase, RunStatus, State};
+
+use super::table::{Table, when};
+
+fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+fn downtime(run: &Run) -> String {
+    run.total_downtime_ms()
+        .map_or_else(|| "—".into(), format_downtime)
+}
+
+/// `lockstep run list`.
+pub fn runs(as_json: bool, state: &State, now: DateTime<Utc>) {
+    let mut all: Vec<&Run> = state.runs.values().collect();
+    all.sort_by_key(|r| r.started_at);
+    if as_json {
+        return json(&all.iter().map(|r| r.summary()).collect::<Vec<_>>());
+    }
+    let mut t = Table::new(&[
+        "RUN",
+        "SERVICE",
+        "UPGRADE",
+        "PHASE",
+        "STATUS",
+        "LAG",
+        "GUARDRAILS",
+        "DOWNTIME",
+        "STARTED",
+    ]);
+    for r in all {
+        let green = r.guardrails().iter().filter(|g| g.ok).count();
+        t.row(vec![
+            r.run_id.clone(),
+            r.service.to_string(),
+            format!("{} → {}", r.from_version, r.config.target_version),
+            r.phase.to_string(),
+            r.status.to_string(),
+            r.current_lag().map_or_else(|| "—".into(), format_bytes),
+            if r.latest.is_some() {
+                format!("{green}/4")
+            } else {
+                "—".into()
+            },
+            downtime(r),
+            format!(
+                "{} ({} ago)",
+                when(r.started_at),
+                format_span(now - r.started_at)
+            ),
+        ]);
+    }
+    print!("{}", t.render());
+}
+
+/// `lockstep run get`.
+pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
+    if as_json {
+        return json(&r.view());
+    }
+    println!(
+        "run {}  {}  {} → {}  started {} by {}",
+        r.run_id,
+        r.service,
+        r.from_version,
+        r.config.target_version,
+        when(r.started_at),
+        r.started_by
+    );
+    let mut status = format!("{} (attempt {}) · {}", r.phase, r.attempt(), r.status);
+    if let Some(why) = &r.rollback {
+        status.push_str(&format!(" · rollback: {why}"));
+    }
+    if let Some(w) = r.waiting_on_operator() {
+        status.push_str(&format!(" · {w}"));
+    }
+    println!("phase       {status}");
+    let c = &r.config;
+    println!(
+        "config      target {} · switchover timeout {}s · lag threshold {} · long txn limit {}s · auto-switchover {} · vacuum {}",
+        c.target_version,
+        c.switchover_timeout_s,
+        format_bytes(c.lag_threshold_bytes),
+        c.long_txn_limit_s,
+        if c.auto_switchover { "on" } else { "off" },
+        if c.vacuum { "on" } else { "off" }
+    );
+    if let Some(o) = r
+        .latest
+        .as_ref()
+        .filter(|_| r.phase <= RunPhase::Switchover)
+    {
+        let slots: Vec<String> = o
+            .lag_per_slot()
+            .iter()
+            .map(|(s, l)| format!("{s} {}", format_bytes(*l)))
+            .collect();
+        println!("lag         {}", slots.join(" · "));
+        if let Some(rows) = o.backlog_rows {
+            println!("backlog     {rows} rows waiting in paused ingestion");
+        }
+        let guards: Vec<String> = r
+            .guardrails()
+            .iter()
+            .map(|g| format!("{} {}", if g.ok { "✓" } else { "✗" }, g.detail))
+            .collect();
+        println!("guardrails  {}", guards.join("   "));
+    }
+    let mut total = downtime(r);
+    if let Some(f) = &r.forced {
+        total.push_str(&format!(
+            " · forced by {} past {}: \"{}\"",
+            f.by,
+            f.red.join(", "),
+            f.comment
+        ));
+    }
+    println!("downtime    {total}");
+    for rev in &r.reverts {
+        println!("reverted    {} {}", when(rev.at), rev.reason);
+    }
+    println!();
+    let mut t = Table::new(&["PHASE", "ATTEMPT", "STARTED", "DURATION", "OUTCOME"]);
+    for p in &r.phases {
+        t.row(vec![
+            p.phase.to_string(),
+            p.attempt.to_string(),
+            when(p.started_at),
+            format_span(Run::record_duration(p, now))
+                + if p.ended_at.is_none() { "…" } else { "" },
+            match p.outcome {
+                None => "running".into(),
+                Some(PhaseOutcome::Succeeded) => "✓".into(),
+                Some(PhaseOutcome::Failed) => "failed".into(),
+                Some(PhaseOutcome::Reverted) => "reverted".into(),
+                Some(PhaseOutcome::RolledBack) => "rolled back".into(),
+            },
+        ]);
+    }
+    print!("{}", t.render());
+    if !r.ddl.is_empty() {
+        println!("\nDDL changes");
+        for d in &r.ddl {
+            let flight = if d.in_flight { "  (in flight)" } else { "" };
+            println!("  {}  {}{flight}", d.at.format("%H:%M"), d.statement);
+        }
+    }
+    if let Some(p) = r.current_record()
+        && !p.log.is_empty()
+        && r.status != RunStatus::Completed
+    {
+        println!("\n{} log", p.phase);
+        for line in &p.log {
+            println!("  {line}");
+        }
+    }
+}
