@@ -17,8 +17,8 @@ use crate::model::{Command, Event, SYSTEM_ACTOR};
 use super::local::{AdvanceTarget, Request};
 use super::{EngineError, LocalEngine, Receipt};
 
-/// Set to `before-act:B3` or `after-act:B3` (any phase id, or `B8`), the process stops at
-/// that point of that phase's action and waits to be killed: crash tests use it to kill the
+/// Set to `before-act:B3` or `after-act:B3` (any phase id, or `B8`), the process stops just
+/// before (or just after) the driver call of that phase and waits to be killed: crash tests use it to kill the
 /// engine at a precise phase boundary.
 pub const FAILPOINT_ENV: &str = "LOCKSTEP_FAILPOINT";
 
@@ -44,11 +44,16 @@ pub async fn perform(
                 report,
             })
         }
-        RequestKind::Observe => Ok(Command::ReportObservation {
-            run_id: spec.run_id.clone(),
-            key: request.key.clone(),
-            observation: driver.observe(spec, now).await?,
-        }),
+        RequestKind::Observe => {
+            failpoint("before-act", &request.key);
+            let observation = driver.observe(spec, now).await?;
+            failpoint("after-act", &request.key);
+            Ok(Command::ReportObservation {
+                run_id: spec.run_id.clone(),
+                key: request.key.clone(),
+                observation,
+            })
+        }
     }
 }
 
