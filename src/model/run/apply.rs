@@ -193,10 +193,8 @@ fn fold(run: &mut Run, actor: &str, at: DateTime<Utc>, kind: &EventKind) {
             run.completion = None;
             run.status = RunStatus::Failed;
         }
-        EventKind::RunResumed { .. } => {
-            if run.status == RunStatus::Failed {
-                run.status = RunStatus::Active;
-            }
+        EventKind::RunResumed { .. } if run.status == RunStatus::Failed => {
+            run.status = RunStatus::Active;
         }
         EventKind::RunFinished { status, .. } => {
             run.status = *status;
