@@ -49,4 +49,6 @@ pub enum Effect {
     Advance(Duration),
     /// Read a fresh snapshot (events were missed).
     Resync,
+    /// Let the drivers act for runs waiting on them (on a system clock; advances do it too).
+    Drive,
 }

@@ -35,6 +35,8 @@ pub enum Pane {
     History,
     /// One service in detail (enter).
     Detail,
+    /// An upgrade run's board (key b).
+    RunBoard,
 }
 
 impl Pane {
@@ -50,6 +52,7 @@ impl Pane {
             Pane::Steps => "Steps",
             Pane::History => "History",
             Pane::Detail => "Service",
+            Pane::RunBoard => "Run board",
         }
     }
 
@@ -61,7 +64,7 @@ impl Pane {
             Pane::Waiting => 1,
             Pane::Steps => 2,
             Pane::History => 3,
-            Pane::Detail => 4,
+            Pane::Detail | Pane::RunBoard => 4,
         }
     }
 }
@@ -179,6 +182,8 @@ pub struct App {
     pub dirty: bool,
     /// Whether to leave.
     pub quit: bool,
+    /// The run board's own state.
+    pub board: super::views::runboard_state::BoardState,
 }
 
 impl App {
@@ -215,6 +220,7 @@ impl App {
             size: Size::new(120, 40),
             dirty: true,
             quit: false,
+            board: Default::default(),
         };
         app.state.reindex();
         app.refresh_all();
@@ -288,7 +294,7 @@ impl App {
             Pane::Waiting => self.derived.waiting.len(),
             Pane::Steps => self.derived.steps.len(),
             Pane::History => self.derived.history.len(),
-            Pane::Detail => 0,
+            Pane::Detail | Pane::RunBoard => 0,
         }
     }
 

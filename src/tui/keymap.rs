@@ -61,6 +61,8 @@ pub enum Op {
     Faster,
     /// Run simulated time slower (down to paused).
     Slower,
+    /// The run board and its actions (B10).
+    Run(super::views::runboard_state::RunOp),
 }
 
 /// How keys are grouped in the help overlay.
@@ -112,13 +114,20 @@ pub struct Binding {
     pub footer: bool,
 }
 
+use super::views::runboard_state::RunOp::{
+    Board, Freeze, Resume, Rollback, Start, Switchover, ZoomIn, ZoomOut,
+};
 use Group::{Actions, Demo, Global, Navigation};
-use Pane::{Detail, History, Pipelines, Steps, Waiting};
+use Pane::{Detail, History, Pipelines, RunBoard, Steps, Waiting};
 
 const SERVICE_PANES: &[Pane] = &[Pipelines, Waiting, Steps, Detail];
 const LIST_PANES: &[Pane] = &[Pipelines, Waiting, Steps, History];
 
 macro_rules! b {
+    (Run($op:ident), $name:literal, [$($k:literal),*], $label:literal, $help:literal, $group:ident, $changes:literal, $panes:expr, $footer:literal) => {
+        Binding { op: Op::Run($op), name: $name, keys: &[$($k),*], label: $label, help: $help,
+                  group: $group, changes: $changes, panes: $panes, footer: $footer }
+    };
     ($op:ident, $name:literal, [$($k:literal),*], $label:literal, $help:literal, $group:ident, $changes:literal, $panes:expr, $footer:literal) => {
         Binding { op: Op::$op, name: $name, keys: &[$($k),*], label: $label, help: $help,
                   group: $group, changes: $changes, panes: $panes, footer: $footer }
@@ -132,6 +141,14 @@ pub const TABLE: &[Binding] = &[
     b!(Delay, "delay", ["d"], "delay", "edit the selected step's auto-validation delay (1..30 days)", Actions, true, &[Pipelines, Waiting, Steps], true),
     b!(Maintenance, "maintenance", ["m"], "maintenance", "apply the selected service's pending update now", Actions, true, SERVICE_PANES, true),
     b!(Power, "power", ["p"], "power", "power the selected service on or off (V6)", Actions, true, SERVICE_PANES, true),
+    b!(Run(Start), "start_run", ["u"], "upgrade run", "start a blue/green run to the newest major (U2)", Actions, true, SERVICE_PANES, false),
+    b!(Run(Board), "run_board", ["b"], "run board", "open the run board of the selected service's run (B10)", Navigation, false, SERVICE_PANES, false),
+    b!(Run(Switchover), "switchover", ["s"], "switchover", "switch the run over to green (B5), confirmed", Actions, true, &[RunBoard], true),
+    b!(Run(Rollback), "rollback", ["a"], "rollback", "roll the run back before its switchover (B8), confirmed", Actions, true, &[RunBoard], true),
+    b!(Run(Resume), "resume", ["r"], "resume", "resume the run or retry its failed phase (B9)", Actions, true, &[RunBoard], true),
+    b!(Run(ZoomIn), "zoom_in", ["z"], "zoom", "shorter lag chart window", Navigation, false, &[RunBoard], true),
+    b!(Run(ZoomOut), "zoom_out", ["Z"], "zoom out", "longer lag chart window", Navigation, false, &[RunBoard], false),
+    b!(Run(Freeze), "freeze", ["f"], "freeze", "freeze or unfreeze the lag chart", Navigation, false, &[RunBoard], true),
     b!(Open, "open", ["enter"], "detail", "open the selected service's detail", Navigation, false, &[Pipelines, Waiting, Steps], true),
     b!(Filter, "filter", ["/"], "filter", "filter this pane by regex; a leading ! inverts", Global, false, LIST_PANES, true),
     b!(Palette, "palette", [":"], "command", "command palette: run any action by name", Global, false, &[], true),

@@ -27,6 +27,8 @@ pub enum ConfirmOp {
         /// V6: destinations that lose their protection when it goes off.
         unprotects: Vec<ServiceKey>,
     },
+    /// Start, switch over or roll back a run (or read why a switchover is refused).
+    Run(super::views::runboard_state::RunConfirm),
 }
 
 impl ConfirmOp {
@@ -47,6 +49,7 @@ impl ConfirmOp {
                     powered: *on,
                 }),
             },
+            ConfirmOp::Run(run) => run.effect(),
         }
     }
 }

@@ -61,6 +61,10 @@ pub async fn perform(engine: &dyn Engine, actor: &str, effect: Effect) -> Action
             },
             Err(e) => Action::AdvanceFailed(e.to_string()),
         },
+        Effect::Drive => match engine.drive().await.and(engine.clock().await) {
+            Ok(info) => Action::Clock(info),
+            Err(e) => Action::AdvanceFailed(e.to_string()),
+        },
         Effect::Resync => match engine.snapshot().await {
             Ok(s) => Action::Resynced(Box::new(s)),
             Err(e) => Action::Done {

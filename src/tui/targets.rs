@@ -20,6 +20,7 @@ pub fn service(app: &App) -> Option<ServiceKey> {
             .map(|s| s.source.clone()),
         Pane::Detail => app.detail.clone(),
         Pane::History => None,
+        Pane::RunBoard => super::views::runboard_state::shown_run(app).map(|r| r.service.clone()),
     }
 }
 

@@ -89,6 +89,10 @@ fn tick(app: &mut App, now: DateTime<Utc>) -> Option<Effect> {
             app.dirty = true;
         }
         app.clock.now = now;
+        if app.state.has_driver_work() && !app.advancing && !app.options.read_only {
+            app.advancing = true;
+            return Some(Effect::Drive);
+        }
         return None;
     }
     if app.options.read_only || app.speed == 0 || app.advancing {
@@ -203,6 +207,7 @@ pub fn dispatch(app: &mut App, op: Op) -> Option<Effect> {
         Op::Delay => targets::delay(app),
         Op::Maintenance => targets::maintenance(app),
         Op::Power => targets::power(app),
+        Op::Run(op) => return super::views::runboard_state::dispatch(app, op),
         Op::Faster | Op::Slower => {
             let i = SPEEDS.iter().position(|s| *s >= app.speed).unwrap_or(0);
             let j = if op == Op::Faster {
@@ -222,7 +227,7 @@ fn focus(app: &mut App, pane: Pane) {
 }
 
 fn back(app: &mut App) {
-    if app.detail.take().is_some() {
+    if app.detail.take().is_some() || app.pane == Pane::RunBoard {
         app.pane = Pane::Pipelines;
     } else if app.filters[app.pane.slot()].take().is_some() {
         app.refresh_all();

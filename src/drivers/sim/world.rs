@@ -199,6 +199,7 @@ pub(super) fn observe(run: &RunSpec, now: DateTime<Utc>) -> Observation {
     let from = run
         .last_observed_at
         .unwrap_or(start)
+        .max(start)
         .max(now - Duration::seconds(SAMPLE_EVERY_S * MAX_SAMPLES));
     let slots: Vec<String> = (1..=if run.plan == Plan::Premium { 2 } else { 1 })
         .map(|i| format!("lockstep_sub_{i}"))

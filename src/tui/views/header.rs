@@ -59,6 +59,18 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         Span::styled(format!("  ⛔ {} held", s.held), bar.fg(t.warn)),
         Span::styled(format!("  ⟳ {} updating", s.updating), bar.fg(t.accent)),
     ];
+    let runs = app
+        .state
+        .runs
+        .values()
+        .filter(|r| !r.status.is_finished())
+        .count();
+    if runs > 0 {
+        counts.push(Span::styled(
+            format!("  ⇄ {runs} run{}", if runs == 1 { "" } else { "s" }),
+            bar.fg(t.accent),
+        ));
+    }
     let warnings = s.warnings();
     counts.push(if warnings > 0 {
         Span::styled(

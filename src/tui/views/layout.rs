@@ -33,6 +33,8 @@ pub struct Areas {
     pub history: Option<Rect>,
     /// The service detail.
     pub detail: Option<Rect>,
+    /// The run board.
+    pub runboard: Option<Rect>,
     /// The one-line footer.
     pub footer: Rect,
 }
@@ -49,10 +51,15 @@ pub fn wide(area: Rect) -> bool {
     area.width >= WIDE_WIDTH && area.height >= WIDE_HEIGHT
 }
 
+/// Rows in Waiting on me: steps, and runs waiting for an operator.
+fn waiting_rows(app: &App) -> usize {
+    app.derived.waiting.len() + super::runboard_state::waiting_lines(app).len()
+}
+
 /// Places every panel for `app` in `area`.
 #[must_use]
 pub fn areas(app: &App, area: Rect) -> Areas {
-    place(app.pane, app.derived.waiting.len(), area)
+    place(app.pane, waiting_rows(app), area)
 }
 
 /// Places every panel with `pane` focused and `waiting` rows waiting.
@@ -73,12 +80,16 @@ pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
         a.detail = Some(body);
         return a;
     }
+    if pane == Pane::RunBoard {
+        a.runboard = Some(body);
+        return a;
+    }
     if !wide(area) {
         let [tabs, main] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
         a.tabs = Some(tabs);
         match pane {
-            Pane::Pipelines | Pane::Detail => a.pipelines = Some(main),
+            Pane::Pipelines | Pane::Detail | Pane::RunBoard => a.pipelines = Some(main),
             Pane::Waiting => a.waiting = Some(main),
             Pane::Steps => a.steps = Some(main),
             Pane::History => a.history = Some(main),
@@ -106,7 +117,7 @@ pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
 #[must_use]
 pub fn list_height(app: &App, pane: Pane) -> usize {
     let area = Rect::new(0, 0, app.size.width, app.size.height);
-    let a = place(pane, app.derived.waiting.len(), area);
+    let a = place(pane, waiting_rows(app), area);
     let inner = |r: Option<Rect>, extra: u16| {
         r.map_or(10, |r| {
             usize::from(r.height.saturating_sub(2 + extra).max(1))
@@ -117,6 +128,6 @@ pub fn list_height(app: &App, pane: Pane) -> usize {
         Pane::Waiting => inner(a.waiting, 0),
         Pane::Steps => inner(a.steps, 1 + FORECAST_LINES),
         Pane::History => inner(a.history, 0),
-        Pane::Detail => inner(a.detail, 0),
+        Pane::Detail | Pane::RunBoard => inner(a.detail, 0),
     }
 }

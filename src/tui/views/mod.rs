@@ -9,6 +9,9 @@ pub mod history;
 pub mod layout;
 pub mod pipelines;
 pub mod popups;
+pub mod runboard;
+pub mod runboard_chart;
+pub mod runboard_state;
 pub mod service;
 pub mod steps;
 pub mod tabs;
@@ -69,6 +72,9 @@ pub fn view(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
     }
     if let Some(r) = a.detail {
         detail::render(frame, app, now, r);
+    }
+    if let Some(r) = a.runboard {
+        runboard::render(frame, app, now, r);
     }
     footer::render(frame, app, a.footer);
     match &app.modal {

@@ -156,6 +156,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, modal: &Modal, a
             lines.push(Line::styled("y / enter go · n / esc stay", t.fg(t.muted)));
             ("Confirm power", lines)
         }
+        Modal::Confirm(ConfirmOp::Run(run)) => run.popup(app),
         Modal::Palette { input, selected } => {
             let entries = palette_entries(app, input);
             let mut lines = vec![Line::from(vec![

@@ -18,14 +18,15 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
     let block = pane::block(app, Pane::Waiting, Some(list.len()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if list.is_empty() {
+    let mut lines = super::runboard_state::waiting_lines(app);
+    if list.is_empty() && lines.is_empty() {
         frame.render_widget(
             Line::styled("nothing waits for a validation", t.fg(t.muted)),
             inner,
         );
         return;
     }
-    let height = usize::from(inner.height);
+    let height = usize::from(inner.height).saturating_sub(lines.len());
     let cursor = app.cursor(Pane::Waiting).visible(list.len(), height);
     let focused = app.pane == Pane::Waiting;
     let width = usize::from(inner.width);
@@ -47,7 +48,6 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         .min(longest)
         .max(12);
     let validate_key = app.keymap.first_key(crate::tui::keymap::Op::Validate);
-    let mut lines = Vec::with_capacity(height);
     for (i, id) in list.iter().enumerate().skip(cursor.offset).take(height) {
         let Some(step) = app.state.steps.get(id) else {
             continue;

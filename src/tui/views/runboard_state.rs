@@ -1,0 +1,394 @@
+//! The run board's UI state, its keys (through the key table's `Op::Run`) and its popups:
+//! switchover and rollback travel as data (`RunConfirm`) and only the popup's `y` runs them.
+
+use chrono::{DateTime, Utc};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+
+use crate::model::run::{Guardrail, Run, RunPhase, format_bytes};
+use crate::model::{Command, RunId, ServiceKey, ServiceType, Version};
+use crate::tui::action::Effect;
+use crate::tui::app::{App, Level, Pane};
+use crate::tui::modal::{ConfirmOp, Modal};
+
+/// Chart windows `z`/`Z` step through, in seconds.
+pub const ZOOMS: [i64; 5] = [120, 300, 600, 1800, 3600];
+/// The window shown at first: ten minutes, as the source's board.
+pub const DEFAULT_ZOOM: usize = 2;
+
+/// What the operator does on the run board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RunOp {
+    /// Open the board of the selected service's run (or the latest run).
+    Board,
+    /// Start a blue/green run of the selected service to the newest published major.
+    Start,
+    /// B5: switch over (confirmed; refused on a red guardrail).
+    Switchover,
+    /// B8: roll back (confirmed).
+    Rollback,
+    /// B9: resume.
+    Resume,
+    /// Shorter chart window.
+    ZoomIn,
+    /// Longer chart window.
+    ZoomOut,
+    /// Freeze or unfreeze the chart.
+    Freeze,
+}
+
+/// The board's own state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardState {
+    /// The run shown.
+    pub run: Option<RunId>,
+    /// Index into `ZOOMS`.
+    pub zoom: usize,
+    /// The chart's right edge while frozen.
+    pub frozen_at: Option<DateTime<Utc>>,
+}
+
+impl Default for BoardState {
+    fn default() -> Self {
+        Self {
+            run: None,
+            zoom: DEFAULT_ZOOM,
+            frozen_at: None,
+        }
+    }
+}
+
+impl BoardState {
+    /// The chart's window in seconds.
+    #[must_use]
+    pub fn window_s(&self) -> i64 {
+        ZOOMS[self.zoom.min(ZOOMS.len() - 1)]
+    }
+}
+
+/// A run action waiting for the operator's `y` (or a refusal to read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunConfirm {
+    /// Start a run.
+    Start {
+        /// The service.
+        service: ServiceKey,
+        /// Its version.
+        from: Version,
+        /// The target release.
+        to: Version,
+    },
+    /// Switch traffic to green (every guardrail green).
+    Switchover {
+        /// The run.
+        run_id: RunId,
+        /// The service.
+        service: ServiceKey,
+        /// The target.
+        to: Version,
+        /// The switchover timeout, in seconds.
+        timeout_s: u32,
+    },
+    /// B5 refused before asking the engine: red guardrails, named.
+    Refused {
+        /// The run.
+        run_id: RunId,
+        /// The red guardrails' details.
+        red: Vec<String>,
+    },
+    /// B8: roll back.
+    Rollback {
+        /// The run.
+        run_id: RunId,
+        /// The service.
+        service: ServiceKey,
+        /// The version blue stays on.
+        from: Version,
+    },
+}
+
+impl RunConfirm {
+    /// The engine command it becomes; a refusal only re-reads the state.
+    #[must_use]
+    pub fn effect(&self) -> Effect {
+        let exec = |label: String, command: Command| Effect::Execute {
+            label,
+            command: Box::new(command),
+        };
+        match self {
+            RunConfirm::Start { service, to, .. } => exec(
+                format!("run start {service}"),
+                Command::StartRun {
+                    service: service.clone(),
+                    target_version: to.clone(),
+                    switchover_timeout_s: None,
+                    lag_threshold_bytes: None,
+                    long_txn_limit_s: None,
+                    auto_switchover: false,
+                },
+            ),
+            RunConfirm::Switchover { run_id, .. } => exec(
+                format!("switchover run {run_id}"),
+                Command::Switchover {
+                    run_id: run_id.clone(),
+                    force: false,
+                    comment: None,
+                },
+            ),
+            RunConfirm::Rollback { run_id, .. } => exec(
+                format!("rollback run {run_id}"),
+                Command::Rollback {
+                    run_id: run_id.clone(),
+                },
+            ),
+            RunConfirm::Refused { .. } => Effect::Resync,
+        }
+    }
+
+    /// The popup's title and lines.
+    #[must_use]
+    pub fn popup(&self, app: &App) -> (&'static str, Vec<Line<'static>>) {
+        let t = &app.theme;
+        let bold = |c| t.fg(c).add_modifier(Modifier::BOLD);
+        let keys = Line::styled("y / enter go · n / esc stay", t.fg(t.muted));
+        match self {
+            RunConfirm::Start { service, from, to } => (
+                "Confirm upgrade run",
+                vec![
+                    Line::from(vec![
+                        Span::raw("Start a blue/green run of "),
+                        Span::styled(service.to_string(), bold(t.danger)),
+                        Span::raw(format!(": {from} → {to}?")),
+                    ]),
+                    Line::raw(
+                        "B1 takes a snapshot, pauses ingestion and disables pg_cron and pg_partman; green is built on the new major beside blue.",
+                    ),
+                    Line::raw(""),
+                    keys,
+                ],
+            ),
+            RunConfirm::Switchover {
+                service,
+                to,
+                timeout_s,
+                ..
+            } => (
+                "Confirm switchover",
+                vec![
+                    Line::from(vec![
+                        Span::raw("Switch "),
+                        Span::styled(service.to_string(), bold(t.danger)),
+                        Span::raw(format!(" over to green ({to})?")),
+                    ]),
+                    Line::raw(format!(
+                        "Writes are fenced on blue, sequences synced, clients moved to green. Past {timeout_s} s everything reverts and blue keeps serving."
+                    )),
+                    Line::styled("guardrails 4/4 ✓", t.fg(t.ok)),
+                    Line::raw(""),
+                    keys,
+                ],
+            ),
+            RunConfirm::Refused { run_id, red } => {
+                let mut lines = vec![Line::from(vec![
+                    Span::styled("Switchover refused (B5): ", bold(t.danger)),
+                    Span::raw(format!("run {run_id} has red guardrails")),
+                ])];
+                lines.extend(
+                    red.iter()
+                        .map(|r| Line::styled(format!("  ✗ {r}"), t.fg(t.danger))),
+                );
+                lines.push(Line::raw(
+                    "Wait for them to turn green, roll back (a), or force it from the command line with --force --comment.",
+                ));
+                lines.push(Line::raw(""));
+                lines.push(Line::styled("esc closes", t.fg(t.muted)));
+                ("Switchover refused", lines)
+            }
+            RunConfirm::Rollback {
+                run_id,
+                service,
+                from,
+            } => (
+                "Confirm rollback",
+                vec![
+                    Line::from(vec![
+                        Span::raw(format!("Roll back run {run_id} of ")),
+                        Span::styled(service.to_string(), bold(t.danger)),
+                        Span::raw("?"),
+                    ]),
+                    Line::raw(format!(
+                        "Green is dropped; blue stays on {from} with its extensions and ingestion back (B8)."
+                    )),
+                    Line::raw(""),
+                    keys,
+                ],
+            ),
+        }
+    }
+}
+
+/// The run the board shows: the chosen one, else the selected service's, else the latest.
+#[must_use]
+pub fn shown_run(app: &App) -> Option<&Run> {
+    let state = &app.state;
+    app.board
+        .run
+        .as_ref()
+        .and_then(|id| state.runs.get(id))
+        .or_else(|| {
+            state
+                .runs
+                .values()
+                .max_by_key(|r| (!r.status.is_finished(), r.started_at))
+        })
+}
+
+/// Does what a run key asks.
+pub fn dispatch(app: &mut App, op: RunOp) -> Option<Effect> {
+    match op {
+        RunOp::Board => open(app),
+        RunOp::Start => start(app),
+        RunOp::ZoomIn => app.board.zoom = app.board.zoom.saturating_sub(1),
+        RunOp::ZoomOut => app.board.zoom = (app.board.zoom + 1).min(ZOOMS.len() - 1),
+        RunOp::Freeze => {
+            app.board.frozen_at = match app.board.frozen_at {
+                Some(_) => None,
+                None => Some(app.now()),
+            };
+        }
+        RunOp::Switchover | RunOp::Rollback | RunOp::Resume => return act(app, op),
+    }
+    None
+}
+
+fn open(app: &mut App) {
+    let selected = crate::tui::targets::service(app);
+    let run = selected
+        .and_then(|s| {
+            app.state
+                .runs
+                .values()
+                .filter(|r| r.service == s)
+                .max_by_key(|r| r.started_at)
+        })
+        .or_else(|| shown_run(app))
+        .map(|r| r.run_id.clone());
+    match run {
+        Some(id) => {
+            app.board.run = Some(id);
+            app.detail = None;
+            app.pane = Pane::RunBoard;
+        }
+        None => app.say(
+            Level::Info,
+            "no upgrade runs yet: select a pg service and press u, or `lockstep run start`",
+        ),
+    }
+}
+
+fn start(app: &mut App) {
+    let Some(key) = crate::tui::targets::service(app) else {
+        return app.say(Level::Info, "select a service to upgrade");
+    };
+    let Some(svc) = app.state.services.get(&key) else {
+        return;
+    };
+    let newest = app
+        .state
+        .releases_of(ServiceType::Pg)
+        .iter()
+        .rev()
+        .map(|r| r.version.clone())
+        .find(|v| v.major() > svc.version.major());
+    match (svc.service_type, newest) {
+        (ServiceType::Pg, Some(to)) => {
+            app.modal = Some(Modal::Confirm(ConfirmOp::Run(RunConfirm::Start {
+                service: key,
+                from: svc.version.clone(),
+                to,
+            })));
+        }
+        (ServiceType::Pg, None) => app.say(
+            Level::Info,
+            format!("no newer pg major than {} is published", svc.version),
+        ),
+        (other, _) => app.say(
+            Level::Info,
+            format!("U2: blue/green runs are for pg services; {key} is {other}"),
+        ),
+    }
+}
+
+fn act(app: &mut App, op: RunOp) -> Option<Effect> {
+    let Some(run) = shown_run(app).cloned() else {
+        app.say(Level::Info, "no run on the board");
+        return None;
+    };
+    let id = run.run_id.clone();
+    let confirm = match op {
+        RunOp::Switchover if run.phase != RunPhase::Replicating => {
+            app.say(
+                Level::Error,
+                format!("B5: run {id} is in {}, not ready to switch over", run.phase),
+            );
+            return None;
+        }
+        RunOp::Switchover => {
+            let red: Vec<Guardrail> = run.guardrails().into_iter().filter(|g| !g.ok).collect();
+            if red.is_empty() {
+                RunConfirm::Switchover {
+                    run_id: id,
+                    service: run.service.clone(),
+                    to: run.config.target_version.clone(),
+                    timeout_s: run.config.switchover_timeout_s,
+                }
+            } else {
+                RunConfirm::Refused {
+                    run_id: id,
+                    red: red
+                        .into_iter()
+                        .map(|g| format!("{}: {}", g.name, g.detail))
+                        .collect(),
+                }
+            }
+        }
+        RunOp::Rollback => RunConfirm::Rollback {
+            run_id: id,
+            service: run.service.clone(),
+            from: run.from_version.clone(),
+        },
+        _ => {
+            let effect = Effect::Execute {
+                label: format!("resume run {id}"),
+                command: Box::new(Command::ResumeRun { run_id: id }),
+            };
+            crate::tui::update::started(app, &effect);
+            return Some(effect);
+        }
+    };
+    app.modal = Some(Modal::Confirm(ConfirmOp::Run(confirm)));
+    None
+}
+
+/// "Waiting on me" lines for runs an operator must act on (`b` opens their board).
+#[must_use]
+pub fn waiting_lines(app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let key = app
+        .keymap
+        .first_key(crate::tui::keymap::Op::Run(RunOp::Board))
+        .unwrap_or_default();
+    app.state
+        .runs
+        .values()
+        .filter_map(|run| {
+            let why = run.waiting_on_operator()?;
+            let lag = run.current_lag().map(format_bytes).unwrap_or_default();
+            Some(Line::from(vec![
+                Span::styled(format!(" run {} ", run.service.name), t.fg(t.text)),
+                Span::styled(format!("{why}  {lag}"), t.fg(t.warn)),
+                Span::styled(format!("  {key} ▸"), t.fg(t.key)),
+            ]))
+        })
+        .collect()
+}
