@@ -40,6 +40,7 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
         }
     };
     let engine = Arc::new(LocalEngine::open(db)?);
+    crate::engine::runs::keep_driving(engine.clone());
     let listener = TcpListener::bind(addrs.as_slice())
         .await
         .map_err(|e| EngineError::Invalid(format!("cannot listen on {listen}: {e}")))?;

@@ -84,6 +84,9 @@ pub(super) enum Request {
 pub struct LocalEngine {
     requests: Option<Sender<Request>>,
     pub(super) driver: std::sync::Arc<dyn Driver>,
+    /// One drive at a time in this process (a clock advance and a background drive would
+    /// otherwise ask the driver for the same key twice).
+    pub(super) driving: tokio::sync::Mutex<()>,
     events: broadcast::Sender<Event>,
     path: PathBuf,
     thread: Option<JoinHandle<()>>,
@@ -134,6 +137,7 @@ impl LocalEngine {
         Ok(LocalEngine {
             requests: Some(tx),
             driver: std::sync::Arc::new(driver),
+            driving: tokio::sync::Mutex::new(()),
             events,
             path,
             thread: Some(thread),

@@ -72,10 +72,31 @@ fn failpoint(stage: &str, key: &str) {
     }
 }
 
+/// How often a long-lived process (`lockstep serve`) lets drivers act for waiting runs.
+const DRIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// For long-lived processes: a task that lets the drivers act for waiting runs every second,
+/// so runs move on a system clock even when no dashboard is open. It ends with the runtime.
+pub fn keep_driving(engine: std::sync::Arc<LocalEngine>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DRIVE_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = engine.drive_runs().await {
+                if e == EngineError::Closed {
+                    return;
+                }
+                tracing::warn!("run driver: {e}");
+            }
+        }
+    });
+}
+
 impl LocalEngine {
     /// Performs every driver request waiting now, recording each answer; a driver that cannot
     /// try leaves its request waiting and says so in the notice.
     pub(super) async fn drive_runs(&self) -> Result<Receipt, EngineError> {
+        let _one_at_a_time = self.driving.lock().await;
         let (now, work) = self.ask(|reply| Request::DriverWork { reply }).await?;
         let mut events: Vec<Event> = Vec::new();
         let mut stuck = Vec::new();
