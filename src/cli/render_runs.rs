@@ -46,7 +46,9 @@ pub fn runs(as_json: bool, state: &State, now: DateTime<Utc>) {
             format!("{} → {}", r.from_version, r.config.target_version),
             r.phase.to_string(),
             r.status.to_string(),
-            r.current_lag().map_or_else(|| "—".into(), format_bytes),
+            r.current_lag()
+                .filter(|_| r.phase <= RunPhase::Replicating && !r.status.is_finished())
+                .map_or_else(|| "—".into(), format_bytes),
             if r.latest.is_some() {
                 format!("{green}/4")
             } else {

@@ -413,11 +413,15 @@ impl State {
                 }
                 out
             }
-            ActionOutcome::Reverted { reason } => self.revert_events(run, reason, report),
-            ActionOutcome::Failed { error } if phase == RunPhase::Switchover => {
+            // Only a switchover reverts; anywhere else a "reverted" answer is a failure.
+            ActionOutcome::Reverted { reason: error } | ActionOutcome::Failed { error }
+                if phase == RunPhase::Switchover =>
+            {
                 self.revert_events(run, error, report)
             }
-            ActionOutcome::Failed { error } if !phase.after_switchover() => {
+            ActionOutcome::Failed { error } | ActionOutcome::Reverted { reason: error }
+                if !phase.after_switchover() =>
+            {
                 let mut out = vec![phase_finished(run, PhaseOutcome::Failed)];
                 out.extend(rollback_events(
                     run,
@@ -426,7 +430,9 @@ impl State {
                 ));
                 out
             }
-            ActionOutcome::Failed { .. } => vec![phase_finished(run, PhaseOutcome::Failed)],
+            ActionOutcome::Failed { .. } | ActionOutcome::Reverted { .. } => {
+                vec![phase_finished(run, PhaseOutcome::Failed)]
+            }
         }
     }
 

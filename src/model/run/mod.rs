@@ -10,6 +10,8 @@ mod spec;
 mod view;
 
 #[cfg(test)]
+mod invariant_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
