@@ -7,6 +7,7 @@ mod observe;
 mod operate;
 mod report;
 mod spec;
+mod start;
 mod view;
 
 #[cfg(test)]
