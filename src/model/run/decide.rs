@@ -126,7 +126,15 @@ impl State {
         }
         let took = Duration::milliseconds(i64::try_from(report.took_ms).unwrap_or(i64::MAX / 2));
         let finishes_at = (started_at + took).max(now);
-        let verb = if report.is_success() { "done" } else { "ended" };
+        let verb = match (&report.outcome, finishes_at > now) {
+            (ActionOutcome::Succeeded, true) => format!(
+                "under way, done at {}",
+                finishes_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            (ActionOutcome::Succeeded, false) => "done".to_string(),
+            (ActionOutcome::Failed { error }, _) => format!("failed: {error}"),
+            (ActionOutcome::Reverted { reason }, _) => format!("reverted: {reason}"),
+        };
         let replay = if report.replayed {
             " (already performed: recorded report, not repeated)"
         } else {
