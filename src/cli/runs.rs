@@ -196,12 +196,16 @@ pub fn sim_actions(cli: &Cli, db: &std::path::Path, run: Option<&str>) -> Result
         t.row(vec![
             a.key,
             a.action.as_str().into(),
-            super::render::when_seconds(a.performed_at),
+            a.performed_at
+                .map_or_else(|| "—".into(), super::render::when_seconds),
             a.replays.to_string(),
-            match a.report.outcome {
-                crate::model::run::ActionOutcome::Succeeded => "succeeded".into(),
-                crate::model::run::ActionOutcome::Failed { error } => format!("failed: {error}"),
-                crate::model::run::ActionOutcome::Reverted { reason } => {
+            match a.report.map(|r| r.outcome) {
+                None => "started, not recorded (interrupted?)".into(),
+                Some(crate::model::run::ActionOutcome::Succeeded) => "succeeded".into(),
+                Some(crate::model::run::ActionOutcome::Failed { error }) => {
+                    format!("failed: {error}")
+                }
+                Some(crate::model::run::ActionOutcome::Reverted { reason }) => {
                     format!("reverted: {reason}")
                 }
             },

@@ -3,8 +3,10 @@
 //! A [`Driver`] performs a run's actions and observes its replication. The engine's run
 //! orchestrator (`engine::runs`) calls it for every request the model records, and submits the
 //! answers back as commands. Drivers are idempotent by key: an action whose key was already
-//! performed returns its recorded report, marked `replayed`, without acting again (B9).
+//! performed returns its recorded report, marked `replayed`, without acting again (B9); the
+//! shared [`log::ActionLog`] keeps those keys in the lockstep database.
 
+pub mod log;
 pub mod sim;
 
 use chrono::{DateTime, Utc};

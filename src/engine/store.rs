@@ -32,6 +32,20 @@ const MIGRATIONS: &[&str] = &[
         report       TEXT NOT NULL,
         replays      INTEGER NOT NULL DEFAULT 0
      );",
+    // Every driver's action log, with claims that were never recorded (a crash mid-action).
+    "CREATE TABLE driver_actions (
+        key          TEXT PRIMARY KEY,
+        run_id       TEXT NOT NULL,
+        action       TEXT NOT NULL,
+        driver       TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        performed_at TEXT,
+        report       TEXT,
+        replays      INTEGER NOT NULL DEFAULT 0
+     );
+     INSERT INTO driver_actions (key, run_id, action, driver, started_at, performed_at, report, replays)
+        SELECT key, run_id, action, 'sim', performed_at, performed_at, report, replays FROM sim_actions;
+     DROP TABLE sim_actions;",
 ];
 
 /// The settings kept beside the journal.

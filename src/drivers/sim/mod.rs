@@ -2,7 +2,6 @@
 //! enough to rehearse runs with (provisioning takes time, lag follows write load and spikes,
 //! DDL and long transactions appear, faults can be injected, downtime is modelled).
 
-mod log;
 mod planner;
 mod world;
 
@@ -12,10 +11,10 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use super::log::{ActionLog, LoggedAction};
 use super::{Driver, DriverError};
 use crate::model::run::{ActionReport, Observation, RunAction, RunSpec};
 
-pub use log::{ActionLog, LoggedAction};
 pub use planner::SimPlanner;
 
 /// The simulated blue/green driver. Its action log lives in the lockstep database, so a
@@ -28,7 +27,7 @@ impl SimDriver {
     /// A simulator keeping its action log in the database at `path`.
     pub fn open(path: &Path) -> Result<SimDriver, DriverError> {
         Ok(SimDriver {
-            log: ActionLog::open(path)?,
+            log: ActionLog::open(path, "sim")?,
         })
     }
 
