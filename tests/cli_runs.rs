@@ -300,3 +300,14 @@ fn bad_input_is_one_clear_line_and_changes_nothing() {
     }
     assert_eq!(db.events().len(), before, "nothing changed");
 }
+
+#[test]
+fn run_watch_on_a_virtual_clock_lets_the_driver_act_and_says_how_to_move_time() {
+    let db = fleet();
+    let id = start(&db, &[]);
+    let out = db.ok(&["run", "watch", &id]);
+    assert!(out.contains("clock advance"), "{out}");
+    until(&db, "waiting_for_operator");
+    let out = db.ok(&["run", "watch", &id]);
+    assert!(out.contains("waiting for operator"), "{out}");
+}

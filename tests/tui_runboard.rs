@@ -270,3 +270,75 @@ impl Demo {
         )
     }
 }
+
+#[tokio::test]
+async fn on_a_system_clock_ticks_let_the_driver_act() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = LocalEngine::create(
+        &dir.path().join("sys.db"),
+        lockstep::engine::ClockKind::System,
+        chrono::Utc::now(),
+    )
+    .expect("engine");
+    for c in [
+        Command::CreateProject {
+            name: "p".into(),
+            organization_id: None,
+        },
+        Command::PublishRelease {
+            service_type: lockstep::model::ServiceType::Pg,
+            version: "17.2".parse().expect("version"),
+            critical: false,
+        },
+        Command::CreateService {
+            service: ServiceKey::new("p", "orders"),
+            service_type: lockstep::model::ServiceType::Pg,
+            version: "15.8".parse().expect("version"),
+            plan: None,
+            maintenance: None,
+        },
+    ] {
+        engine.execute("tester", c).await.expect("setup");
+    }
+    let mut app = App::new(
+        engine.snapshot().await.expect("snapshot"),
+        engine.info(),
+        Vec::new(),
+        Options {
+            read_only: false,
+            actor: "tester".into(),
+            demo: false,
+        },
+        Theme::fallback(),
+        Keymap::defaults(),
+    );
+    app.detail = Some(ServiceKey::new("p", "orders"));
+    app.pane = Pane::Detail;
+    let mut events = engine.subscribe();
+    lockstep::tui::testing::drive(&mut app, &engine, &["u", "y"]).await;
+    assert_eq!(
+        app.state.runs.len(),
+        1,
+        "the run started from the dashboard"
+    );
+    assert!(app.state.has_driver_work(), "B1 waits for the driver");
+    let effect = update(
+        &mut app,
+        Action::Tick {
+            now: chrono::Utc::now(),
+        },
+    );
+    assert_eq!(effect, Some(Effect::Drive), "a tick lets the driver act");
+    let answer = lockstep::tui::perform(&engine, "tester", Effect::Drive).await;
+    let _ = update(&mut app, answer);
+    let mut batch = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        batch.push(e);
+    }
+    let _ = update(&mut app, Action::Engine(batch));
+    let run = app.state.runs.values().next().expect("run");
+    assert!(
+        run.pending.is_none() && run.completion.is_some(),
+        "B1 under way: {run:?}"
+    );
+}

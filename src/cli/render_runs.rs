@@ -108,6 +108,14 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
             .map(|(s, l)| format!("{s} {}", format_bytes(*l)))
             .collect();
         println!("lag         {}", slots.join(" · "));
+        if o.row_count_mismatches.is_empty() {
+            println!("data check  row counts match on blue and green");
+        } else {
+            println!(
+                "data check  row counts differ (green catching up): {}",
+                o.row_count_mismatches.join(", ")
+            );
+        }
         if let Some(rows) = o.backlog_rows {
             println!("backlog     {rows} rows waiting in paused ingestion");
         }

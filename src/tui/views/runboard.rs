@@ -149,7 +149,14 @@ fn phase_lines<'a>(app: &App, run: &'a Run) -> Vec<Line<'a>> {
         _ => format!("{}  {}", run.phase.id(), run.phase.label().to_uppercase()),
     };
     let detail = match (run.phase, run.current_lag()) {
-        (RunPhase::Replicating, Some(lag)) => format!("lag {}", format_bytes(lag)),
+        (RunPhase::Replicating, Some(lag)) => match run.latest.as_ref() {
+            Some(o) if !o.row_count_mismatches.is_empty() => format!(
+                "lag {} · rows differ in {}",
+                format_bytes(lag),
+                o.row_count_mismatches.len()
+            ),
+            _ => format!("lag {}", format_bytes(lag)),
+        },
         _ => format!("attempt {}", run.attempt()),
     };
     let status = match (&run.rollback, run.status) {
