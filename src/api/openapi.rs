@@ -221,6 +221,15 @@ fn schemas() -> Value {
         cmd("update_step", &["step_id", "auto_validation_delay_days"], json!({ "step_id": { "type": "integer", "minimum": 0 }, "auto_validation_delay_days": delay })),
         cmd("delete_step", &["step_id"], json!({ "step_id": { "type": "integer", "minimum": 0 } })),
         cmd("validate_for_service", &["service"], json!({ "service": key, "comment": opt_str })),
+        cmd("start_run", &["service", "target_version"], json!({ "service": key, "target_version": version,
+            "switchover_timeout_s": { "type": "integer", "minimum": 30, "maximum": 3600, "nullable": true },
+            "lag_threshold_bytes": { "type": "integer", "minimum": 1, "nullable": true },
+            "long_txn_limit_s": { "type": "integer", "nullable": true }, "auto_switchover": { "type": "boolean" } })),
+        cmd("switchover", &["run_id"], json!({ "run_id": { "type": "string" }, "force": { "type": "boolean" }, "comment": opt_str })),
+        cmd("rollback", &["run_id"], json!({ "run_id": { "type": "string" } })),
+        cmd("resume_run", &["run_id"], json!({ "run_id": { "type": "string" } })),
+        cmd("sim_fault", &["service", "fault"], json!({ "service": key,
+            "fault": { "type": "string", "enum": ["green-lost", "lag-stuck", "slow-switchover"] }, "clear": { "type": "boolean" } })),
     ], "discriminator": { "propertyName": "command" } });
     json!({
         "Error": { "type": "object", "required": ["error", "code"], "properties": {
