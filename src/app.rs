@@ -119,6 +119,12 @@ async fn summary(engine: &dyn Engine) -> Result<(), cli::CliError> {
         held,
         updating
     );
+    for r in state.runs.values().filter(|r| !r.status.is_finished()) {
+        println!(
+            "  run {}  {}  {} → {}  {} · {}",
+            r.run_id, r.service, r.from_version, r.config.target_version, r.phase, r.status
+        );
+    }
     let mut waiting = waiting;
     waiting.sort_by_key(|(at, _)| *at);
     for (at, s) in waiting.iter().take(10) {
