@@ -311,3 +311,20 @@ fn run_watch_on_a_virtual_clock_lets_the_driver_act_and_says_how_to_move_time() 
     let out = db.ok(&["run", "watch", &id]);
     assert!(out.contains("waiting for operator"), "{out}");
 }
+
+#[test]
+fn b8_lag_that_never_catches_up_rolls_back_by_itself() {
+    let db = fleet();
+    let id = start(&db, &[]);
+    db.ok(&["sim", "fault", "--project", "p", "orders", "lag-stuck"]);
+    until(&db, "rolled_back");
+    let full = db.json(&["run", "get", &id]);
+    assert!(
+        full["rollback"]
+            .as_str()
+            .expect("why")
+            .contains("lag never came under"),
+        "{full}"
+    );
+    assert_eq!(db.service("p", "orders")["version"], "15.8");
+}

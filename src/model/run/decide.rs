@@ -181,12 +181,8 @@ impl State {
                 observation.subscription.as_str()
             ),
         )];
-        if observation.subscription == SubscriptionHealth::Unreachable {
-            out.extend(rollback_events(
-                run,
-                "green lost: its subscription is unreachable".into(),
-                true,
-            ));
+        if let Some(why) = replication_failed(run, observation) {
+            out.extend(rollback_events(run, why, true));
         } else if run.config.auto_switchover
             && super::observe::guardrails(Some(observation), &run.config)
                 .iter()
@@ -317,6 +313,38 @@ impl State {
             })
             .collect()
     }
+}
+
+/// B8: what makes a replicating run roll back by itself: green lost, a broken subscription
+/// (DDL can break it), or lag that never came under its threshold within the catch-up limit.
+fn replication_failed(run: &Run, o: &Observation) -> Option<String> {
+    match o.subscription {
+        SubscriptionHealth::Unreachable => {
+            return Some("green lost: its subscription is unreachable".into());
+        }
+        SubscriptionHealth::Broken => {
+            return Some("replication broke: the subscription on green stopped applying".into());
+        }
+        SubscriptionHealth::Streaming | SubscriptionHealth::Syncing => {}
+    }
+    let started = run.current_record()?.started_at;
+    if o.at - started < chrono::Duration::seconds(super::LAG_CATCH_UP_LIMIT_S) {
+        return None;
+    }
+    let threshold = run.config.lag_threshold_bytes;
+    let caught_up = run
+        .lag
+        .values()
+        .flatten()
+        .chain(&o.samples)
+        .any(|s| s.at >= started && s.lag_bytes < threshold);
+    (!caught_up).then(|| {
+        format!(
+            "lag never came under {} within {} h of replication",
+            format_bytes(threshold),
+            super::LAG_CATCH_UP_LIMIT_S / 3600
+        )
+    })
 }
 
 pub(super) fn phase_finished(run: &Run, outcome: PhaseOutcome) -> NewEvent {

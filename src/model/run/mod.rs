@@ -46,6 +46,8 @@ pub const DEFAULT_LONG_TXN_LIMIT_S: u32 = 30;
 pub const OBSERVE_EVERY_S: i64 = 30;
 /// B4: how often replication is observed after that (samples in between still arrive).
 pub const OBSERVE_SLOWLY_EVERY_S: i64 = 300;
+/// B8: a replication whose lag never came under its threshold this long rolls back by itself.
+pub const LAG_CATCH_UP_LIMIT_S: i64 = 2 * 3600;
 /// B4: lag samples kept per slot (two hours at one sample every ten seconds).
 pub const LAG_WINDOW: usize = 720;
 

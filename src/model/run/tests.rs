@@ -407,6 +407,27 @@ fn b8_green_lost_in_b4_rolls_back_automatically() {
 }
 
 #[test]
+fn b8_lag_that_never_catches_up_rolls_back_automatically() {
+    let (mut w, id) = replicating(5_000_000);
+    for _ in 0..30 {
+        w.now += Duration::minutes(5);
+        w.ok(Command::ObserveRun { run_id: id.clone() });
+        let o = observation(&w, 5_000_000);
+        observe(&mut w, &id, o);
+        if run(&w, &id).rollback.is_some() {
+            break;
+        }
+    }
+    let r = run(&w, &id);
+    let why = r.rollback.clone().expect("rolled back by itself");
+    assert!(
+        why.contains("lag never came under 200.0 kB within 2 h"),
+        "{why}"
+    );
+    assert!(r.phases.last().map(|p| p.ended_at).is_some());
+}
+
+#[test]
 fn b9_resume_hands_the_same_key_to_the_driver() {
     let mut w = world();
     let id = start(&mut w);
