@@ -342,3 +342,13 @@ async fn on_a_system_clock_ticks_let_the_driver_act() {
         "B1 under way: {run:?}"
     );
 }
+
+#[tokio::test]
+async fn board_fits_80x24() {
+    let d = demo().await;
+    d.start().await;
+    d.until(|r| r.status == RunStatus::WaitingForOperator).await;
+    let mut app = d.app(false).await;
+    let now = app.now();
+    insta::assert_snapshot!(screen(&mut app, 80, 24, now));
+}

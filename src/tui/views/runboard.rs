@@ -115,16 +115,16 @@ fn title_line<'a>(app: &App, run: &'a Run, now: DateTime<Utc>) -> Line<'a> {
             format!(" {} → {} ", run.from_version, run.config.target_version),
             bold(t.accent),
         ),
-        Span::styled(format!("  run {}", run.run_id), t.fg(t.text)),
+        Span::styled(format!("  run {}   ", run.run_id), t.fg(t.text)),
+        Span::styled(text, bold(color)),
         Span::styled(
             format!("   started {}", run.started_at.format("%H:%M")),
             t.fg(t.muted),
         ),
         Span::styled(
-            format!("   elapsed {}   ", format_span(end - run.started_at)),
+            format!("   elapsed {}", format_span(end - run.started_at)),
             t.fg(t.muted),
         ),
-        Span::styled(text, bold(color)),
     ])
 }
 
@@ -179,6 +179,8 @@ fn finished_lines<'a>(app: &App, run: &'a Run, now: DateTime<Utc>) -> Vec<Line<'
     if done.is_empty() {
         return vec![Line::styled(" nothing finished yet", t.fg(t.muted))];
     }
+    // Narrow boards shorten the phase names so durations and marks stay in view.
+    let w = if app.size.width >= 110 { 19 } else { 16 };
     done.iter()
         .rev()
         .take(9)
@@ -190,7 +192,10 @@ fn finished_lines<'a>(app: &App, run: &'a Run, now: DateTime<Utc>) -> Vec<Line<'
                 _ => ("✗", t.fg(t.danger)),
             };
             Line::from(vec![
-                Span::styled(format!(" {:<19}", r.phase.to_string()), t.fg(t.text)),
+                Span::styled(
+                    format!(" {:<w$}", crate::tui::fmt::fit(&r.phase.to_string(), w)),
+                    t.fg(t.text),
+                ),
                 Span::styled(
                     format!("{:>8} ", format_span(Run::record_duration(r, now))),
                     t.fg(t.muted),
