@@ -90,6 +90,7 @@ pub struct LocalEngine {
     events: broadcast::Sender<Event>,
     path: PathBuf,
     thread: Option<JoinHandle<()>>,
+    _checkpointer: super::store::Checkpointer,
 }
 
 struct Writer {
@@ -127,6 +128,8 @@ impl LocalEngine {
         let path = store.path().to_path_buf();
         let driver = SimDriver::open(&path).map_err(|e| EngineError::Storage(e.to_string()))?;
         let (events, _) = broadcast::channel(16_384);
+        store.defer_checkpoints()?;
+        let checkpointer = super::store::Checkpointer::start(&path)?;
         let mut writer = Writer::load(store, planner, events.clone())?;
         writer.tick()?;
         let (tx, rx) = mpsc::channel();
@@ -141,6 +144,7 @@ impl LocalEngine {
             events,
             path,
             thread: Some(thread),
+            _checkpointer: checkpointer,
         })
     }
 

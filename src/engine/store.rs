@@ -296,3 +296,59 @@ pub fn read_events(conn: &Connection, since: Seq, limit: usize) -> Result<Vec<Ev
     }
     Ok(out)
 }
+
+/// Checkpoints the WAL from its own connection and thread, so the writer never pays for a
+/// checkpoint inside a command's commit (they showed as latency spikes of several ms).
+pub struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: StdDuration = StdDuration::from_millis(500);
+
+impl Checkpointer {
+    /// Starts checkpointing `path` in the background.
+    pub fn start(path: &Path) -> Result<Checkpointer, EngineError> {
+        let conn = connect(path)?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("lockstep-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // PASSIVE never waits for readers or the writer; what it cannot copy now
+                    // is copied next time.
+                    if let Err(e) =
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::debug!("background checkpoint: {e}");
+                    }
+                }
+            })
+            .map_err(|e| storage(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Store {
+    /// Leaves WAL checkpoints to a [`Checkpointer`] instead of the committing writer.
+    pub fn defer_checkpoints(&self) -> Result<(), EngineError> {
+        self.conn
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(storage)
+    }
+}
