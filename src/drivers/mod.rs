@@ -7,6 +7,7 @@
 //! shared [`log::ActionLog`] keeps those keys in the lockstep database.
 
 pub mod log;
+pub mod postgres;
 pub mod sim;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,102 @@
+//! Connections to blue and green whose every error is scrubbed of passwords.
+
+use tokio_postgres::{Client, NoTls};
+
+use super::dsn::Dsn;
+
+/// A connected client and the DSN it came from (to scrub errors with).
+pub struct Session {
+    /// The client.
+    pub client: Client,
+    dsn: Dsn,
+    /// Which side, for messages (`blue`, `green`).
+    pub side: &'static str,
+}
+
+/// Connects to `dsn`; the connection runs on its own task until the client is dropped.
+pub async fn connect(dsn: &Dsn, side: &'static str) -> Result<Session, String> {
+    let (client, connection) = tokio_postgres::connect(dsn.expose(), NoTls)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot connect to {side} ({dsn}): {}",
+                dsn.scrub(&describe(&e))
+            )
+        })?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(Session {
+        client,
+        dsn: dsn.clone(),
+        side,
+    })
+}
+
+impl Session {
+    /// Scrubs `text` of this side's password.
+    #[must_use]
+    pub fn scrub(&self, text: &str) -> String {
+        self.dsn.scrub(text)
+    }
+
+    /// Turns a client error into words naming this side, without passwords.
+    #[must_use]
+    pub fn error(&self, doing: &str, e: &tokio_postgres::Error) -> String {
+        self.scrub(&format!("{} {doing}: {}", self.side, describe(e)))
+    }
+
+    /// Runs statements that return nothing.
+    pub async fn execute(&self, sql: &str) -> Result<(), String> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| self.error(&first_line(sql), &e))
+    }
+
+    /// Rows of `sql`, without parameters.
+    pub async fn rows(&self, sql: &str) -> Result<Vec<tokio_postgres::Row>, String> {
+        self.client
+            .query(sql, &[])
+            .await
+            .map_err(|e| self.error(&first_line(sql), &e))
+    }
+
+    /// One text value of `sql` (the first column of its first row).
+    pub async fn text(&self, sql: &str) -> Result<String, String> {
+        let rows = self.rows(sql).await?;
+        rows.first()
+            .and_then(|r| r.try_get::<_, String>(0).ok())
+            .ok_or_else(|| format!("{} returned nothing for {}", self.side, first_line(sql)))
+    }
+}
+
+/// The server's message (and detail) when it sent one, else the client's.
+#[must_use]
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+/// The first line of a statement, shortened, for messages.
+fn first_line(sql: &str) -> String {
+    let line = sql.trim().lines().next().unwrap_or_default();
+    line.chars().take(80).collect()
+}
+
+/// Quotes an SQL identifier.
+#[must_use]
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes an SQL string literal.
+#[must_use]
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
