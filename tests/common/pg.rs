@@ -1,0 +1,50 @@
+//! Real PostgreSQL for end-to-end tests: blue on the OS's PostgreSQL 15, green on PostgreSQL 17
+//! from `scripts/fetch_pg17.sh`. Missing binaries fail the test with how to get them: these
+//! tests never skip silently.
+#![allow(dead_code)]
+
+use lockstep::drivers::postgres::cluster::{Binaries, Cluster};
+use lockstep::drivers::postgres::dsn::Dsn;
+use tokio_postgres::{Client, NoTls};
+
+/// A throwaway PostgreSQL 15 cluster (blue).
+pub fn blue() -> Cluster {
+    let bin = Binaries::on_path().unwrap_or_else(|e| panic!("PostgreSQL 15 is needed: {e}"));
+    Cluster::start(&bin).unwrap_or_else(|e| panic!("cannot start PostgreSQL 15: {e}"))
+}
+
+/// A throwaway PostgreSQL 17 cluster (green).
+pub fn green() -> Cluster {
+    let bin = Binaries::pg17().unwrap_or_else(|e| panic!("PostgreSQL 17 is needed: {e}"));
+    Cluster::start(&bin).unwrap_or_else(|e| panic!("cannot start PostgreSQL 17: {e}"))
+}
+
+/// The cluster's DSN for `db`.
+pub fn dsn(cluster: &Cluster, db: &str) -> Dsn {
+    cluster.dsn(db).expect("a cluster DSN parses")
+}
+
+/// A client connected to `db` on `cluster`; its connection runs on the test's runtime.
+pub async fn connect(cluster: &Cluster, db: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(dsn(cluster, db).expose(), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to port {}: {e}", cluster.port()));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Creates database `db` on `cluster`.
+pub async fn create_db(cluster: &Cluster, db: &str) {
+    let admin = connect(cluster, "postgres").await;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create database");
+}
+
+/// A single integer from `sql`.
+pub async fn count(client: &Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.expect(sql).get(0)
+}
