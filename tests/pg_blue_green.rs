@@ -9,6 +9,7 @@ mod pg_run;
 
 use lockstep::drivers::Driver;
 use lockstep::drivers::postgres::cluster::Cluster;
+use lockstep::drivers::postgres::{sequences, session};
 use lockstep::model::run::{ActionReport, RunAction, SubscriptionHealth};
 use pg_run::Rig;
 
@@ -111,6 +112,41 @@ async fn b1_to_b4_on_15_to_17_bring_every_row_to_green_and_cleanup_drops_replica
             digest(&green, table).await,
             "{table}"
         );
+    }
+
+    // B5 step 5: sequences set on green from blue continue there without duplicates.
+    let blue_session = session::connect(&pg::dsn(&blue, "shop"), "blue")
+        .await
+        .expect("blue");
+    let green_session = session::connect(&pg::dsn(&green, "shop"), "green")
+        .await
+        .expect("green");
+    let synced = sequences::sync_sequences(&blue_session, &green_session)
+        .await
+        .expect("sequences synced");
+    assert_eq!(synced.len(), 2, "{synced:?}");
+    let on_green = pg::connect(&green, "shop").await;
+    for (table, insert) in [
+        (
+            "customers",
+            "INSERT INTO customers (name) VALUES ('first on green') RETURNING id::bigint",
+        ),
+        (
+            "orders",
+            "INSERT INTO orders (customer, total) VALUES (1, 1) RETURNING id",
+        ),
+    ] {
+        let last_on_blue =
+            format!("SELECT last_value FROM pg_sequences WHERE sequencename = '{table}_id_seq'");
+        let blue_last = pg::count(&writer, &last_on_blue).await;
+        let blue_max = pg::count(&writer, &format!("SELECT max(id)::bigint FROM {table}")).await;
+        let next = pg::count(&on_green, insert).await;
+        assert_eq!(
+            next,
+            blue_last + 1,
+            "{table} continues on green after blue's last value"
+        );
+        assert!(next > blue_max, "{table}: no id handed out twice");
     }
 
     // DDL on blue is seen as drift.
