@@ -320,8 +320,7 @@ impl Checkpointer {
                 {
                     // PASSIVE never waits for readers or the writer; what it cannot copy now
                     // is copied next time.
-                    if let Err(e) =
-                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                     {
                         tracing::debug!("background checkpoint: {e}");
                     }
