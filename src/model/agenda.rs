@@ -26,6 +26,8 @@ pub enum Due {
     RunComplete(RunId),
     /// A replicating run observes its replication again (B4).
     RunObserve(RunId),
+    /// A node timeout runs out, or a failover/switchover stage is done (F1–F4).
+    Fleet(ServiceKey),
 }
 
 impl Due {
@@ -46,6 +48,9 @@ impl Due {
             Due::RunObserve(run_id) => Command::ObserveRun {
                 run_id: run_id.clone(),
             },
+            Due::Fleet(service) => Command::AdvanceFleet {
+                service: service.clone(),
+            },
         }
     }
 }
@@ -65,6 +70,7 @@ impl Agenda {
         for key in state.services.keys() {
             agenda.refresh(state, Due::FinishUpdate(key.clone()), watermark);
             agenda.refresh(state, Due::Window(key.clone()), watermark);
+            agenda.refresh(state, Due::Fleet(key.clone()), watermark);
         }
         for id in state.steps.keys() {
             agenda.refresh(state, Due::AutoValidate(*id), watermark);
@@ -149,6 +155,7 @@ fn when(state: &State, due: &Due, watermark: DateTime<Utc>) -> Option<DateTime<U
             }
             run.next_observation_at()
         }
+        Due::Fleet(key) => state.next_fleet_action_at(key),
     }
 }
 
@@ -162,7 +169,11 @@ fn service_dues(state: &State, key: &ServiceKey, out: &mut Vec<Due>) {
 }
 
 fn affected(state: &State, event: &EventKind) -> Vec<Due> {
-    let mut out = Vec::new();
+    let mut out: Vec<Due> = event
+        .services()
+        .into_iter()
+        .map(|s| Due::Fleet(s.clone()))
+        .collect();
     if let Some(id) = event.run_id() {
         out.push(Due::RunComplete(id.clone()));
         out.push(Due::RunObserve(id.clone()));

@@ -175,6 +175,18 @@ pub enum Command {
         #[serde(default)]
         clear: bool,
     },
+    /// Scheduler: a node timeout ran out or a failover/switchover stage is done (F1–F4).
+    AdvanceFleet {
+        /// The service.
+        service: ServiceKey,
+    },
+    /// F2: how long a lost standby is waited for before it is replaced.
+    SetStandbyTimeout {
+        /// The service.
+        service: ServiceKey,
+        /// Seconds (30..=3600).
+        seconds: i64,
+    },
 }
 
 impl Command {
@@ -190,6 +202,7 @@ impl Command {
                 | Command::ReportObservation { .. }
                 | Command::CompleteRunAction { .. }
                 | Command::ObserveRun { .. }
+                | Command::AdvanceFleet { .. }
         )
     }
 }

@@ -95,6 +95,9 @@ impl State {
         now: DateTime<Utc>,
         planner: &dyn MaintenancePlanner,
     ) -> Result<Decision, RuleError> {
+        if let Some(decided) = self.decide_fleet(command, now) {
+            return decided;
+        }
         if let Some(decided) = self.decide_run(command, actor, now) {
             return decided;
         }

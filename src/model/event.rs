@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::fleet::{Endpoint, IncidentId, IncidentKind, NodeChange, Stage};
 use super::run::{
     ActionReport, Fault, Observation, PhaseOutcome, RequestKind, RunConfig, RunId, RunPhase,
     RunStatus,
@@ -274,6 +275,79 @@ pub enum EventKind {
         /// The fault.
         fault: Fault,
     },
+    /// F1–F4: something happened to one node.
+    NodeChanged {
+        /// The service.
+        service: ServiceKey,
+        /// The node.
+        node: String,
+        /// What happened.
+        change: NodeChange,
+    },
+    /// F1–F4: an endpoint now points elsewhere (`None`: unreachable).
+    EndpointMoved {
+        /// The service.
+        service: ServiceKey,
+        /// Which endpoint.
+        endpoint: Endpoint,
+        /// The node it pointed to.
+        from: Option<String>,
+        /// The node it points to now.
+        to: Option<String>,
+    },
+    /// F4: replication set to (or back from) quorum-commit synchronous.
+    QuorumCommitSet {
+        /// The service.
+        service: ServiceKey,
+        /// Whether quorum commit is on.
+        on: bool,
+    },
+    /// F1–F4: an incident opened.
+    IncidentOpened {
+        /// Its id.
+        incident_id: IncidentId,
+        /// The service.
+        service: ServiceKey,
+        /// What it is about.
+        kind: IncidentKind,
+        /// The node lost, or the old primary.
+        node: String,
+        /// The timeout waited out, in seconds.
+        timeout_s: u32,
+        /// When lockstep acts next.
+        next_at: Option<DateTime<Utc>>,
+    },
+    /// F1–F4: an incident moved to its next stage.
+    IncidentAdvanced {
+        /// Its id.
+        incident_id: IncidentId,
+        /// The service.
+        service: ServiceKey,
+        /// The stage now.
+        stage: Stage,
+        /// When lockstep acts next.
+        next_at: Option<DateTime<Utc>>,
+        /// The node being built, if any.
+        replacement: Option<String>,
+        /// F3: seconds of changes lost (time since the last backup).
+        data_loss_s: Option<i64>,
+    },
+    /// F1–F4: an incident is over.
+    IncidentResolved {
+        /// Its id.
+        incident_id: IncidentId,
+        /// The service.
+        service: ServiceKey,
+        /// How it ended.
+        outcome: String,
+    },
+    /// F2: a service's standby timeout changed.
+    StandbyTimeoutSet {
+        /// The service.
+        service: ServiceKey,
+        /// Seconds.
+        seconds: u32,
+    },
 }
 
 impl EventKind {
@@ -306,6 +380,13 @@ impl EventKind {
             EventKind::RunFinished { .. } => "run_finished",
             EventKind::SimFaultInjected { .. } => "sim_fault_injected",
             EventKind::SimFaultCleared { .. } => "sim_fault_cleared",
+            EventKind::NodeChanged { .. } => "node_changed",
+            EventKind::EndpointMoved { .. } => "endpoint_moved",
+            EventKind::QuorumCommitSet { .. } => "quorum_commit_set",
+            EventKind::IncidentOpened { .. } => "incident_opened",
+            EventKind::IncidentAdvanced { .. } => "incident_advanced",
+            EventKind::IncidentResolved { .. } => "incident_resolved",
+            EventKind::StandbyTimeoutSet { .. } => "standby_timeout_set",
         }
     }
 
@@ -341,7 +422,14 @@ impl EventKind {
             | EventKind::RunStarted { service, .. }
             | EventKind::RunFinished { service, .. }
             | EventKind::SimFaultInjected { service, .. }
-            | EventKind::SimFaultCleared { service, .. } => vec![service],
+            | EventKind::SimFaultCleared { service, .. }
+            | EventKind::NodeChanged { service, .. }
+            | EventKind::EndpointMoved { service, .. }
+            | EventKind::QuorumCommitSet { service, .. }
+            | EventKind::IncidentOpened { service, .. }
+            | EventKind::IncidentAdvanced { service, .. }
+            | EventKind::IncidentResolved { service, .. }
+            | EventKind::StandbyTimeoutSet { service, .. } => vec![service],
             EventKind::StepCreated {
                 source,
                 destination,

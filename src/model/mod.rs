@@ -5,6 +5,7 @@ pub mod command;
 pub mod decide;
 pub mod error;
 pub mod event;
+pub mod fleet;
 pub mod forecast;
 pub mod pipeline;
 pub mod run;
@@ -18,9 +19,13 @@ pub use command::Command;
 pub use decide::{DEFAULT_ORGANIZATION, Decision, MaintenancePlanner};
 pub use error::RuleError;
 pub use event::{Event, EventKind, NewEvent, SYSTEM_ACTOR, Seq, StepId};
+pub use fleet::{Endpoint, Incident, IncidentId, IncidentKind, NodeChange, Stage};
 pub use forecast::Forecast;
 pub use run::{Run, RunId, RunPhase, RunStatus};
-pub use service::{MaintenanceWindow, Node, NodeRole, Plan, Service, ServiceKey, ServiceType};
+pub use service::{
+    Endpoints, MaintenanceWindow, Node, NodeRole, NodeStatus, Plan, Service, ServiceKey,
+    ServiceType,
+};
 pub use state::{Project, Release, State, Step, Validation};
 pub use version::Version;
 pub use view::{ServiceState, ServiceView, StepView};

@@ -231,6 +231,34 @@ pub enum NodeRole {
     Primary,
     /// Follows the primary; the replica endpoint points here.
     Standby,
+    /// A former primary, down or forwarding TCP to the new one until it is removed (F1, F4).
+    Former,
+}
+
+/// Whether a node serves (F1–F4).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeStatus {
+    /// Up and in sync.
+    #[default]
+    Up,
+    /// Not answering; lockstep waits for its timeout before acting.
+    Unreachable,
+    /// Marked down after its timeout; it will be removed once replaced.
+    Down,
+    /// Being built (restored from backup or synced from the primary).
+    Building,
+    /// A former primary forwarding TCP to the new one (F4).
+    Forwarding,
+}
+
+/// Where a service's two DNS endpoints point: node names, `None` when unreachable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// `NAME-PROJECT`: the primary endpoint.
+    pub primary: Option<String>,
+    /// `replica-NAME-PROJECT`: the replica endpoint (none on plans without standbys).
+    pub replica: Option<String>,
 }
 
 /// One server of a service.
@@ -242,6 +270,9 @@ pub struct Node {
     pub role: NodeRole,
     /// The version it runs (V5: replaced nodes come up on the pinned version).
     pub version: Version,
+    /// Whether it serves.
+    #[serde(default)]
+    pub status: NodeStatus,
 }
 
 /// A maintenance update being applied.
@@ -280,6 +311,12 @@ pub struct Service {
     pub emergency_override: bool,
     /// Its nodes, primary first.
     pub nodes: Vec<Node>,
+    /// Where its endpoints point (F1–F4).
+    #[serde(default)]
+    pub endpoints: Endpoints,
+    /// F2: seconds a lost standby may stay away before it is replaced (default 300).
+    #[serde(default)]
+    pub standby_timeout_s: Option<u32>,
 }
 
 impl Service {
@@ -295,8 +332,24 @@ impl Service {
                     NodeRole::Standby
                 },
                 version: version.clone(),
+                status: NodeStatus::Up,
             })
             .collect()
+    }
+
+    /// Where a fresh service's endpoints point: the primary, and the first standby if any.
+    #[must_use]
+    pub fn initial_endpoints(nodes: &[Node]) -> Endpoints {
+        let named = |role| {
+            nodes
+                .iter()
+                .find(|n| n.role == role)
+                .map(|n| n.name.clone())
+        };
+        Endpoints {
+            primary: named(NodeRole::Primary),
+            replica: named(NodeRole::Standby),
+        }
     }
 }
 

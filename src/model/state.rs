@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::event::{Event, EventKind, Seq, StepId};
+use super::fleet::{Incident, IncidentId};
 use super::run::{Fault, Run, RunId};
 use super::service::{Service, ServiceKey, ServiceType, Updating};
 use super::version::Version;
@@ -89,6 +90,9 @@ pub struct State {
     /// Faults injected into simulated services.
     #[serde(default)]
     pub faults: BTreeMap<ServiceKey, BTreeSet<Fault>>,
+    /// Node losses and controlled switchovers, open and closed, by id (F1–F4).
+    #[serde(default)]
+    pub incidents: BTreeMap<IncidentId, Incident>,
     #[serde(skip)]
     index: Index,
 }
@@ -174,8 +178,13 @@ impl State {
                         updating: None,
                         emergency_override: false,
                         nodes: Service::initial_nodes(&service.name, *plan, version),
+                        endpoints: Default::default(),
+                        standby_timeout_s: None,
                     },
                 );
+                if let Some(s) = self.services.get_mut(service) {
+                    s.endpoints = Service::initial_endpoints(&s.nodes);
+                }
             }
             EventKind::PowerChanged { service, powered } => {
                 if let Some(s) = self.services.get_mut(service) {
@@ -301,7 +310,10 @@ impl State {
                     }
                 }
             }
-            _ => self.apply_run(event),
+            _ => {
+                self.apply_fleet(event);
+                self.apply_run(event);
+            }
         }
     }
 
@@ -312,6 +324,10 @@ impl State {
             .and_then(|i| i.by_source.get(service))
             .map(|ids| ids.iter().filter_map(|id| self.steps.get(id)).collect())
             .unwrap_or_else(|| {
+                if self.index.built {
+                    // Indexed, and not the source of any step.
+                    return Vec::new();
+                }
                 self.steps
                     .values()
                     .filter(|s| &s.source == service)

@@ -21,11 +21,33 @@ pub enum Fault {
     LagStuck,
     /// The next switchover runs past its timeout, so it reverts.
     SlowSwitchover,
+    /// F1/F3: the primary node stops answering.
+    PrimaryLost,
+    /// F2: a standby node stops answering.
+    StandbyLost,
+    /// The lost node answers again (before its timeout).
+    NodeBack,
 }
 
 impl Fault {
     /// Every fault.
-    pub const ALL: [Fault; 3] = [Fault::GreenLost, Fault::LagStuck, Fault::SlowSwitchover];
+    pub const ALL: [Fault; 6] = [
+        Fault::GreenLost,
+        Fault::LagStuck,
+        Fault::SlowSwitchover,
+        Fault::PrimaryLost,
+        Fault::StandbyLost,
+        Fault::NodeBack,
+    ];
+
+    /// Whether it is about nodes (F1–F3) rather than an upgrade run.
+    #[must_use]
+    pub fn is_node_fault(self) -> bool {
+        matches!(
+            self,
+            Fault::PrimaryLost | Fault::StandbyLost | Fault::NodeBack
+        )
+    }
 
     /// The fault's name on the command line.
     #[must_use]
@@ -34,6 +56,9 @@ impl Fault {
             Fault::GreenLost => "green-lost",
             Fault::LagStuck => "lag-stuck",
             Fault::SlowSwitchover => "slow-switchover",
+            Fault::PrimaryLost => "primary-lost",
+            Fault::StandbyLost => "standby-lost",
+            Fault::NodeBack => "node-back",
         }
     }
 }
@@ -51,7 +76,7 @@ impl FromStr for Fault {
             .into_iter()
             .find(|f| f.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown fault '{s}': use green-lost, lag-stuck or slow-switchover")
+                format!("unknown fault '{s}': use green-lost, lag-stuck, slow-switchover, primary-lost, standby-lost or node-back")
             })
     }
 }

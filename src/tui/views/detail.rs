@@ -171,9 +171,15 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         let role = match n.role {
             NodeRole::Primary => "primary",
             NodeRole::Standby => "standby",
+            NodeRole::Former => "former",
         };
         lines.push(Line::styled(
-            format!("  {:<18} {role:<8} {}", n.name, n.version),
+            format!(
+                "  {:<18} {role:<8} {:<8} {}",
+                n.name,
+                n.version,
+                crate::model::fleet::status_word(n.status)
+            ),
             t.fg(t.text),
         ));
     }
