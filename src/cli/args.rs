@@ -167,7 +167,13 @@ pub enum ServiceCmd {
         project: Option<String>,
     },
     /// Show one service: versions, hold, pending update, forecast.
-    Get(ServiceRef),
+    Get {
+        #[command(flatten)]
+        service: ServiceRef,
+        /// Show the service as it was at this instant (RFC 3339), folded from the journal.
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// Power a service on or off (V6: a powered-off source holds nothing).
     Power {
         #[command(flatten)]

@@ -268,11 +268,49 @@ async fn service(
             render::services(cli.json, &snap.state, project.as_deref(), snap.clock.now);
             Ok(())
         }
-        ServiceCmd::Get(s) => {
+        ServiceCmd::Get { service: s, at } => {
             let snap = engine.snapshot().await?;
             let key = ServiceKey::new(&s.project, &s.name);
-            let svc = snap.state.service(&key).map_err(EngineError::from)?;
-            render::service(cli.json, &snap.state, svc, snap.clock.now);
+            let Some(at) = at else {
+                let svc = snap.state.service(&key).map_err(EngineError::from)?;
+                render::service(cli.json, &snap.state, svc, snap.clock.now);
+                return Ok(());
+            };
+            let mut journal = Vec::new();
+            loop {
+                let since = journal.last().map_or(0, |e: &crate::model::Event| e.seq);
+                let page = engine.events(since, 10_000).await?;
+                let full = page.len() == 10_000;
+                let past_at = page.iter().any(|e| e.at > *at);
+                journal.extend(page.into_iter().take_while(|e| e.at <= *at));
+                if !full || past_at {
+                    break;
+                }
+            }
+            let past = crate::model::travel::state_at(&journal, *at);
+            let svc = past.service(&key).map_err(|e| {
+                EngineError::from(crate::model::RuleError::not_found(format!(
+                    "{e} (as of {at})"
+                )))
+            })?;
+            if !cli.json {
+                println!("as of {} (event {}):", at.to_rfc3339(), past.head);
+            }
+            render::service(cli.json, &past, svc, *at);
+            if !cli.json {
+                for line in crate::model::fleet::endpoint_lines(svc) {
+                    println!("  {line}");
+                }
+                for i in crate::model::fleet::incident_lines(&past, *at)
+                    .into_iter()
+                    .filter(|i| i.service == key.to_string())
+                {
+                    println!(
+                        "  incident #{}: {} · {} · {}",
+                        i.incident_id, i.what, i.progress, i.next
+                    );
+                }
+            }
             Ok(())
         }
         ServiceCmd::Power { service, state } => {

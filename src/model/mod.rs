@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod run;
 pub mod service;
 pub mod state;
+pub mod travel;
 pub mod version;
 pub mod view;
 

@@ -282,3 +282,81 @@ fn a_second_loss_while_an_incident_is_open_is_refused_with_a_way_out() {
         .expect_err("refused");
     assert!(e.to_string().contains("node-back"), "{e}");
 }
+
+#[test]
+fn folding_the_journal_to_an_instant_gives_the_state_recorded_live_then() {
+    use crate::model::testkit::FixedPlanner;
+    use crate::model::{Event, travel};
+    let mut journal: Vec<Event> = Vec::new();
+    let mut live: Vec<(DateTime<Utc>, String)> = Vec::new();
+    let exec = |w: &mut World, journal: &mut Vec<Event>, cmd: Command| {
+        let d = w
+            .state
+            .decide(&cmd, "tester", w.now, &FixedPlanner)
+            .expect("accepted");
+        for new in d.events {
+            let e = Event {
+                seq: w.state.head + 1,
+                at: w.now,
+                actor: "tester".into(),
+                reason: new.reason,
+                kind: new.kind,
+            };
+            w.state.apply(&e);
+            journal.push(e);
+        }
+    };
+    let mut w = World::new();
+    exec(
+        &mut w,
+        &mut journal,
+        Command::CreateProject {
+            name: "p".into(),
+            organization_id: None,
+        },
+    );
+    exec(
+        &mut w,
+        &mut journal,
+        Command::CreateService {
+            service: k("p", "db"),
+            service_type: Pg,
+            version: v("15.8"),
+            plan: Some(Plan::Premium),
+            maintenance: None,
+        },
+    );
+    let t0 = w.now;
+    exec(
+        &mut w,
+        &mut journal,
+        Command::SimFault {
+            service: k("p", "db"),
+            fault: Fault::PrimaryLost,
+            clear: false,
+        },
+    );
+    for s in [30, 60, 200, 300] {
+        let at = t0 + secs(s);
+        let due = Agenda::build(&w.state, w.now).first();
+        if let Some((due_at, due)) = due.filter(|(due_at, _)| *due_at <= at) {
+            w.now = due_at;
+            exec(&mut w, &mut journal, due.command());
+        }
+        w.now = at;
+        live.push((at, serde_json::to_string(&w.state).expect("json")));
+    }
+    for (at, recorded) in &live {
+        let folded = travel::state_at(&journal, *at);
+        assert_eq!(
+            &serde_json::to_string(&folded).expect("json"),
+            recorded,
+            "at {at}"
+        );
+    }
+    let before = travel::state_at(&journal, t0 + secs(59));
+    assert_eq!(
+        before.services[&k("p", "db")].endpoints.primary.as_deref(),
+        Some("db-1")
+    );
+}
