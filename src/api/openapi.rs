@@ -229,7 +229,8 @@ fn schemas() -> Value {
         cmd("rollback", &["run_id"], json!({ "run_id": { "type": "string" } })),
         cmd("resume_run", &["run_id"], json!({ "run_id": { "type": "string" } })),
         cmd("sim_fault", &["service", "fault"], json!({ "service": key,
-            "fault": { "type": "string", "enum": ["green-lost", "lag-stuck", "slow-switchover"] }, "clear": { "type": "boolean" } })),
+            "fault": { "type": "string", "enum": ["green-lost", "lag-stuck", "slow-switchover", "primary-lost", "standby-lost", "node-back"] }, "clear": { "type": "boolean" } })),
+        cmd("set_standby_timeout", &["service", "seconds"], json!({ "service": key, "seconds": { "type": "integer", "minimum": 30, "maximum": 3600 } })),
     ], "discriminator": { "propertyName": "command" } });
     json!({
         "Error": { "type": "object", "required": ["error", "code"], "properties": {

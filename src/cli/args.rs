@@ -338,7 +338,7 @@ pub enum SimCmd {
         project: String,
         /// The service.
         service: String,
-        /// green-lost, lag-stuck or slow-switchover.
+        /// green-lost, lag-stuck, slow-switchover, primary-lost, standby-lost or node-back.
         fault: Fault,
         /// Clear the fault instead.
         #[arg(long)]
