@@ -9,5 +9,6 @@ pub mod cli;
 pub mod demo;
 pub mod drivers;
 pub mod engine;
+pub mod human;
 pub mod model;
 pub mod tui;

@@ -1,6 +1,6 @@
 //! Plain-text tables and time phrases for the command line.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 /// A table of left-aligned columns separated by two spaces.
 #[derive(Debug, Default)]
@@ -64,22 +64,7 @@ pub fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-/// `2d 04h 13m`, `3h 05m`, `12m`, `now`.
-#[must_use]
-pub fn span(d: Duration) -> String {
-    let mins = d.num_minutes();
-    if mins <= 0 {
-        return "now".into();
-    }
-    let (days, hours, m) = (mins / 1440, (mins % 1440) / 60, mins % 60);
-    if days > 0 {
-        format!("{days}d {hours:02}h {m:02}m")
-    } else if hours > 0 {
-        format!("{hours}h {m:02}m")
-    } else {
-        format!("{m}m")
-    }
-}
+pub use crate::human::span;
 
 /// `2026-01-09 03:25 UTC (in 2d 23h 48m)` relative to `now`.
 #[must_use]

@@ -3,22 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-/// `2d 04h 13m`, `3h 05m`, `12m`, `now` — the countdown format operators read at a glance.
-#[must_use]
-pub fn span(d: Duration) -> String {
-    let mins = d.num_minutes();
-    if mins <= 0 {
-        return "now".into();
-    }
-    let (days, hours, m) = (mins / 1440, (mins % 1440) / 60, mins % 60);
-    if days > 0 {
-        format!("{days}d {hours:02}h {m:02}m")
-    } else if hours > 0 {
-        format!("{hours}h {m:02}m")
-    } else {
-        format!("{m}m")
-    }
-}
+pub use crate::human::span;
 
 /// `2d 04h`, `3h 05m`, `12m` — a countdown short enough for a tree row.
 #[must_use]
