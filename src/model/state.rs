@@ -102,6 +102,7 @@ struct Index {
     built: bool,
     by_source: HashMap<ServiceKey, Vec<StepId>>,
     by_destination: HashMap<ServiceKey, StepId>,
+    incidents_by_service: HashMap<ServiceKey, Vec<IncidentId>>,
 }
 
 impl State {
@@ -129,6 +130,13 @@ impl State {
             index
                 .by_destination
                 .insert(step.destination.clone(), step.step_id);
+        }
+        for incident in self.incidents.values() {
+            index
+                .incidents_by_service
+                .entry(incident.service.clone())
+                .or_default()
+                .push(incident.incident_id);
         }
         self.index = index;
     }
@@ -314,6 +322,40 @@ impl State {
                 self.apply_fleet(event);
                 self.apply_run(event);
             }
+        }
+    }
+
+    /// Records that incident `id` concerns `service` (kept beside the incidents, so a
+    /// service's incidents are found without scanning every incident of the fleet).
+    pub(crate) fn index_incident(&mut self, service: &ServiceKey, id: IncidentId) {
+        self.ensure_index();
+        self.index
+            .incidents_by_service
+            .entry(service.clone())
+            .or_default()
+            .push(id);
+    }
+
+    /// The incidents of `service`, oldest first.
+    pub fn incidents_of<'a>(
+        &'a self,
+        service: &ServiceKey,
+    ) -> Box<dyn DoubleEndedIterator<Item = &'a Incident> + 'a> {
+        if self.index.built {
+            let ids = self
+                .index
+                .incidents_by_service
+                .get(service)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            Box::new(ids.iter().filter_map(|id| self.incidents.get(id)))
+        } else {
+            let service = service.clone();
+            Box::new(
+                self.incidents
+                    .values()
+                    .filter(move |i| i.service == service),
+            )
         }
     }
 

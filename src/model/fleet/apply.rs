@@ -51,6 +51,7 @@ impl State {
                 timeout_s,
                 next_at,
             } => {
+                self.index_incident(service, *incident_id);
                 self.incidents.insert(
                     *incident_id,
                     Incident {

@@ -127,10 +127,7 @@ impl State {
     /// The open incident of a service, if any.
     #[must_use]
     pub fn open_incident(&self, service: &ServiceKey) -> Option<&Incident> {
-        self.incidents
-            .values()
-            .rev()
-            .find(|i| &i.service == service && i.is_open())
+        self.incidents_of(service).rev().find(|i| i.is_open())
     }
 
     /// When lockstep acts next on a service's nodes: an incident's next stage, or the start of
@@ -143,17 +140,10 @@ impl State {
         let svc = self.services.get(service)?;
         let u = svc.updating.as_ref()?;
         let has_standby = svc.nodes.iter().any(|n| n.role == NodeRole::Standby);
-        let begun = self.incidents.values().any(|i| {
-            &i.service == service
-                && i.kind == IncidentKind::Switchover
-                && i.opened_at >= u.started_at
-        });
-        let last_closed = self
-            .incidents
-            .values()
-            .filter(|i| &i.service == service)
-            .filter_map(|i| i.closed_at)
-            .max();
+        let begun = self
+            .incidents_of(service)
+            .any(|i| i.kind == IncidentKind::Switchover && i.opened_at >= u.started_at);
+        let last_closed = self.incidents_of(service).filter_map(|i| i.closed_at).max();
         (has_standby && !begun).then(|| last_closed.map_or(u.started_at, |c| c.max(u.started_at)))
     }
 
