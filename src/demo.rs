@@ -56,6 +56,8 @@ struct ScriptEntry {
     critical: Option<String>,
     validate: Option<String>,
     power_off: Option<String>,
+    /// `project/service fault`: a node fault in the simulated fleet (F1–F3).
+    fault: Option<String>,
     by: Option<String>,
     comment: Option<String>,
 }
@@ -182,6 +184,20 @@ pub async fn create(path: &Path, force: bool) -> Result<LocalEngine, EngineError
                 Command::ValidateForService {
                     service: key(s)?,
                     comment: entry.comment.clone(),
+                },
+            )
+            .await?;
+        }
+        if let Some(f) = &entry.fault {
+            let (service, fault) = f
+                .split_once(' ')
+                .ok_or_else(|| bad(format!("'{f}' is not 'project/service fault'")))?;
+            run(
+                actor.clone(),
+                Command::SimFault {
+                    service: key(service)?,
+                    fault: fault.parse().map_err(bad)?,
+                    clear: false,
                 },
             )
             .await?;

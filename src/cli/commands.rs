@@ -297,20 +297,6 @@ async fn service(
                 println!("as of {} (event {}):", at.to_rfc3339(), past.head);
             }
             render::service(cli.json, &past, svc, *at);
-            if !cli.json {
-                for line in crate::model::fleet::endpoint_lines(svc) {
-                    println!("  {line}");
-                }
-                for i in crate::model::fleet::incident_lines(&past, *at)
-                    .into_iter()
-                    .filter(|i| i.service == key.to_string())
-                {
-                    println!(
-                        "  incident #{}: {} · {} · {}",
-                        i.incident_id, i.what, i.progress, i.next
-                    );
-                }
-            }
             Ok(())
         }
         ServiceCmd::Power { service, state } => {

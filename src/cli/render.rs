@@ -172,8 +172,33 @@ pub fn service(as_json: bool, state: &State, svc: &Service, now: DateTime<Utc>) 
             f.explanation
         );
     }
-    for n in &v.nodes {
-        println!("  node         {}  {:?}  {}", n.name, n.role, n.version);
+    for n in &svc.nodes {
+        println!(
+            "  node         {}  {:?}  {}  {}",
+            n.name,
+            n.role,
+            n.version,
+            crate::model::fleet::status_word(n.status)
+        );
+    }
+    for line in crate::model::fleet::endpoint_lines(svc) {
+        println!("  endpoint     {line}");
+    }
+    // Open incidents and the two latest resolved ones, newest first.
+    let mut resolved = 0;
+    for i in state.incidents_of(&svc.key).rev() {
+        if !i.is_open() {
+            resolved += 1;
+            if resolved > 2 {
+                continue;
+            }
+        }
+        if let Some(l) = crate::model::fleet::incident_line(state, i, now) {
+            println!(
+                "  incident     #{} {}: {} · {}",
+                l.incident_id, l.what, l.progress, l.next
+            );
+        }
     }
 }
 

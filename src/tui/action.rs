@@ -26,6 +26,13 @@ pub enum Action {
     Clock(ClockInfo),
     /// A clock advance failed.
     AdvanceFailed(String),
+    /// The journal was read for time travel (every event, oldest first), or could not be.
+    Journal {
+        /// Where the operator asked to go.
+        target: super::travel::Target,
+        /// The events, or why they could not be read.
+        events: Result<Vec<Event>, String>,
+    },
     /// An engine call finished.
     Done {
         /// What was asked, in words (`validate acme-dev/pg-dev`).
@@ -45,10 +52,20 @@ pub enum Effect {
         /// The command (boxed: commands vary a lot in size, effects are short-lived).
         command: Box<Command>,
     },
+    /// Run a command as the simulated fleet (`sim`), not as the operator: the demo's
+    /// occasional incident.
+    Simulate {
+        /// What it is, in words, for the status line.
+        label: String,
+        /// The command.
+        command: Box<Command>,
+    },
     /// Move the virtual clock forward.
     Advance(Duration),
     /// Read a fresh snapshot (events were missed).
     Resync,
+    /// Read the whole journal, to show the past (time travel).
+    Journal(super::travel::Target),
     /// Let the drivers act for runs waiting on them (on a system clock; advances do it too).
     Drive,
 }

@@ -19,6 +19,8 @@ use super::theme::Theme;
 pub const SPEEDS: &[u32] = &[0, 1, 60, 600, 3600, 21_600, 86_400];
 /// The default demo speed: an hour per second.
 pub const DEFAULT_SPEED: u32 = 3600;
+/// Panes with their own filter and cursor.
+pub const SLOTS: usize = 6;
 /// How many events the history keeps.
 pub const HISTORY_LIMIT: usize = 2000;
 
@@ -33,6 +35,8 @@ pub enum Pane {
     Steps,
     /// The event history (key 4).
     History,
+    /// Open and recent incidents (key 5).
+    Incidents,
     /// One service in detail (enter).
     Detail,
     /// An upgrade run's board (key b).
@@ -41,7 +45,13 @@ pub enum Pane {
 
 impl Pane {
     /// The panes `tab` cycles through, in order.
-    pub const CYCLE: [Pane; 4] = [Pane::Pipelines, Pane::Waiting, Pane::Steps, Pane::History];
+    pub const CYCLE: [Pane; 5] = [
+        Pane::Pipelines,
+        Pane::Waiting,
+        Pane::Steps,
+        Pane::History,
+        Pane::Incidents,
+    ];
 
     /// The pane's title.
     #[must_use]
@@ -51,6 +61,7 @@ impl Pane {
             Pane::Waiting => "Waiting on me",
             Pane::Steps => "Steps",
             Pane::History => "History",
+            Pane::Incidents => "Incidents",
             Pane::Detail => "Service",
             Pane::RunBoard => "Run board",
         }
@@ -64,7 +75,8 @@ impl Pane {
             Pane::Waiting => 1,
             Pane::Steps => 2,
             Pane::History => 3,
-            Pane::Detail | Pane::RunBoard => 4,
+            Pane::Incidents => 4,
+            Pane::Detail | Pane::RunBoard => 5,
         }
     }
 }
@@ -161,9 +173,9 @@ pub struct App {
     /// The filter being typed (in the status line), for the focused pane.
     pub filter_input: Option<String>,
     /// Each pane's filter.
-    pub filters: [Option<Filter>; 5],
+    pub filters: [Option<Filter>; SLOTS],
     /// Each pane's cursor.
-    pub cursors: [Cursor; 5],
+    pub cursors: [Cursor; SLOTS],
     /// Collapsed tree nodes, by node id.
     pub collapsed: HashSet<String>,
     /// Recent events, newest first.
@@ -184,6 +196,8 @@ pub struct App {
     pub quit: bool,
     /// The run board's own state.
     pub board: super::views::runboard_state::BoardState,
+    /// Time travel: the dashboard shows the past, folded from the journal.
+    pub travel: Option<super::travel::Travel>,
 }
 
 impl App {
@@ -210,7 +224,7 @@ impl App {
             modal: None,
             filter_input: None,
             filters: Default::default(),
-            cursors: [Cursor::default(); 5],
+            cursors: [Cursor::default(); SLOTS],
             collapsed: HashSet::new(),
             history: recent.into_iter().rev().take(HISTORY_LIMIT).collect(),
             derived: Derived::default(),
@@ -221,6 +235,7 @@ impl App {
             dirty: true,
             quit: false,
             board: Default::default(),
+            travel: None,
         };
         app.state.reindex();
         app.refresh_all();
@@ -233,10 +248,10 @@ impl App {
         self.clock.kind == ClockKind::Virtual
     }
 
-    /// The time the panels show.
+    /// The time the panels show: the instant being viewed when travelling, else the clock's.
     #[must_use]
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now
+        self.travel.as_ref().map_or(self.clock.now, |t| t.at())
     }
 
     /// Recomputes every derived list.
@@ -254,6 +269,18 @@ impl App {
     /// Folds engine events into the mirror; `false` when they do not follow the mirror's head
     /// (some were missed, so a fresh snapshot is needed).
     pub fn apply_events(&mut self, events: &[Event]) -> bool {
+        if let Some(travel) = self.travel.as_mut() {
+            // The past stays on screen; the live mirror keeps folding behind it.
+            let contiguous = travel.follow(events);
+            for e in events {
+                if self.history.front().is_none_or(|h| h.seq < e.seq) {
+                    self.history.push_front(e.clone());
+                }
+            }
+            self.history.truncate(HISTORY_LIMIT);
+            self.refresh_history();
+            return contiguous;
+        }
         let mut contiguous = true;
         let mut structural = false;
         for e in events {
@@ -294,6 +321,7 @@ impl App {
             Pane::Waiting => self.derived.waiting.len(),
             Pane::Steps => self.derived.steps.len(),
             Pane::History => self.derived.history.len(),
+            Pane::Incidents => self.derived.incidents.len(),
             Pane::Detail | Pane::RunBoard => 0,
         }
     }

@@ -71,6 +71,10 @@ pub struct Derived {
     pub steps: Vec<StepId>,
     /// Indexes into `App::history` that pass the history filter.
     pub history: Vec<usize>,
+    /// Incidents passing the incidents filter: open ones first, then the most recent.
+    pub incidents: Vec<crate::model::fleet::IncidentId>,
+    /// V6 warnings for the incidents pane: sources powered off, destinations unheld.
+    pub unheld: Vec<String>,
     /// Header counts.
     pub summary: Summary,
 }
@@ -150,6 +154,17 @@ impl Derived {
                 .filter(|id| filter::keeps(f(Pane::Steps), &step_text(state, *id)))
                 .collect(),
             history: Derived::history_rows(app),
+            incidents: crate::model::fleet::incident_order(state)
+                .into_iter()
+                .filter(|i| {
+                    filter::keeps(
+                        f(Pane::Incidents),
+                        &format!("{} {:?} {}", i.service, i.kind, i.node),
+                    )
+                })
+                .map(|i| i.incident_id)
+                .collect(),
+            unheld: crate::model::fleet::unheld_warnings(state),
             summary,
         }
     }
@@ -158,9 +173,11 @@ impl Derived {
     #[must_use]
     pub fn history_rows(app: &App) -> Vec<usize> {
         let f = app.filters[Pane::History.slot()].as_ref();
+        let upto = app.travel.as_ref().map_or(u64::MAX, |t| t.event().seq);
         app.history
             .iter()
             .enumerate()
+            .filter(|(_, e)| e.seq <= upto)
             .filter(|(_, e)| {
                 f.is_none_or(|f| {
                     f.keeps(&format!("{} {} {}", e.actor, e.kind.type_name(), e.reason))

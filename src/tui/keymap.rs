@@ -57,6 +57,14 @@ pub enum Op {
     Maintenance,
     /// Power the selected service on or off (V6).
     Power,
+    /// The Incidents pane.
+    PaneIncidents,
+    /// Time travel: one event earlier.
+    TravelBack,
+    /// Time travel: one event later (past the newest: live).
+    TravelForward,
+    /// Time travel: to a typed time.
+    TravelTo,
     /// Run simulated time faster.
     Faster,
     /// Run simulated time slower (down to paused).
@@ -74,6 +82,8 @@ pub enum Group {
     Navigation,
     /// Changing something (hidden in read-only mode).
     Actions,
+    /// Time travel through the journal.
+    Travel,
     /// Simulated time.
     Demo,
 }
@@ -86,6 +96,7 @@ impl Group {
             Group::Global => "Global",
             Group::Navigation => "Navigation",
             Group::Actions => "Actions",
+            Group::Travel => "Time travel (triage)",
             Group::Demo => "Simulated time (demo)",
         }
     }
@@ -117,11 +128,11 @@ pub struct Binding {
 use super::views::runboard_state::RunOp::{
     Board, Freeze, Resume, Rollback, Start, Switchover, ZoomIn, ZoomOut,
 };
-use Group::{Actions, Demo, Global, Navigation};
-use Pane::{Detail, History, Pipelines, RunBoard, Steps, Waiting};
+use Group::{Actions, Demo, Global, Navigation, Travel};
+use Pane::{Detail, History, Incidents, Pipelines, RunBoard, Steps, Waiting};
 
 const SERVICE_PANES: &[Pane] = &[Pipelines, Waiting, Steps, Detail];
-const LIST_PANES: &[Pane] = &[Pipelines, Waiting, Steps, History];
+const LIST_PANES: &[Pane] = &[Pipelines, Waiting, Steps, History, Incidents];
 
 macro_rules! b {
     (Run($op:ident), $name:literal, [$($k:literal),*], $label:literal, $help:literal, $group:ident, $changes:literal, $panes:expr, $footer:literal) => {
@@ -149,9 +160,12 @@ pub const TABLE: &[Binding] = &[
     b!(Run(ZoomIn), "zoom_in", ["z"], "zoom", "shorter lag chart window", Navigation, false, &[RunBoard], true),
     b!(Run(ZoomOut), "zoom_out", ["Z"], "zoom out", "longer lag chart window", Navigation, false, &[RunBoard], false),
     b!(Run(Freeze), "freeze", ["f"], "freeze", "freeze or unfreeze the lag chart", Navigation, false, &[RunBoard], true),
-    b!(Open, "open", ["enter"], "detail", "open the selected service's detail", Navigation, false, &[Pipelines, Waiting, Steps], true),
+    b!(Open, "open", ["enter"], "detail", "open the selected service's detail", Navigation, false, &[Pipelines, Waiting, Steps, Incidents], true),
     b!(Filter, "filter", ["/"], "filter", "filter this pane by regex; a leading ! inverts", Global, false, LIST_PANES, true),
     b!(Palette, "palette", [":"], "command", "command palette: run any action by name", Global, false, &[], true),
+    b!(TravelBack, "travel_back", ["["], "past", "time travel: show the dashboard one event earlier", Travel, false, &[], true),
+    b!(TravelForward, "travel_forward", ["]"], "later", "time travel: one event later; past the newest, live again", Travel, false, &[], false),
+    b!(TravelTo, "travel_to", ["T"], "go to time", "time travel: type a time (03:12, 2026-01-06 03:12:07, -15m)", Travel, false, &[], false),
     b!(Faster, "faster", ["+", "="], "faster", "run simulated time faster", Demo, true, &[], false),
     b!(Slower, "slower", ["-"], "slower", "run simulated time slower, down to paused", Demo, true, &[], false),
     b!(Help, "help", ["?"], "help", "show every key", Global, false, &[], true),
@@ -163,6 +177,7 @@ pub const TABLE: &[Binding] = &[
     b!(PaneWaiting, "pane_waiting", ["2"], "waiting", "focus Waiting on me", Navigation, false, &[], false),
     b!(PaneSteps, "pane_steps", ["3"], "steps", "focus Steps", Navigation, false, &[], false),
     b!(PaneHistory, "pane_history", ["4"], "history", "focus History", Navigation, false, &[], false),
+    b!(PaneIncidents, "pane_incidents", ["5"], "incidents", "focus Incidents", Navigation, false, &[], false),
     b!(Up, "up", ["up", "k"], "up", "move up", Navigation, false, &[], false),
     b!(Down, "down", ["down", "j"], "down", "move down", Navigation, false, &[], false),
     b!(Left, "left", ["left", "h"], "collapse", "collapse the tree node (or go to its parent)", Navigation, false, &[Pipelines], false),

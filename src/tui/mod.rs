@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod app;
+pub mod chaos;
 pub mod config;
 pub mod derive;
 pub mod filter;
@@ -18,6 +19,8 @@ pub mod runner;
 pub mod targets;
 pub mod testing;
 pub mod theme;
+pub mod travel;
+pub mod triage;
 pub mod update;
 pub mod views;
 pub mod widgets;

@@ -84,6 +84,13 @@ pub enum Modal {
         /// Lines scrolled.
         scroll: u16,
     },
+    /// Travel to a typed time (`T`).
+    TravelTo {
+        /// What was typed.
+        input: String,
+        /// Why the last `enter` was refused, shown under the field.
+        error: Option<String>,
+    },
     /// Run an action by name.
     Palette {
         /// What was typed.
@@ -200,7 +207,7 @@ impl Modal {
                 KeyCode::Char('n' | 'N') => Outcome::Close,
                 _ => Outcome::Stay,
             },
-            Modal::Help { .. } | Modal::Palette { .. } => Outcome::Stay,
+            Modal::Help { .. } | Modal::Palette { .. } | Modal::TravelTo { .. } => Outcome::Stay,
         }
     }
 }

@@ -65,6 +65,18 @@ pub async fn perform(engine: &dyn Engine, actor: &str, effect: Effect) -> Action
             Ok(info) => Action::Clock(info),
             Err(e) => Action::AdvanceFailed(e.to_string()),
         },
+        Effect::Simulate { label, command } => {
+            let result = engine
+                .execute("sim", *command)
+                .await
+                .map(|_| Some(format!("⚠ {label}: watch the incidents pane (5)")))
+                .map_err(|e| e.to_string());
+            Action::Done { label, result }
+        }
+        Effect::Journal(target) => Action::Journal {
+            target,
+            events: journal(engine).await.map_err(|e| e.to_string()),
+        },
         Effect::Resync => match engine.snapshot().await {
             Ok(s) => Action::Resynced(Box::new(s)),
             Err(e) => Action::Done {
@@ -72,6 +84,23 @@ pub async fn perform(engine: &dyn Engine, actor: &str, effect: Effect) -> Action
                 result: Err(e.to_string()),
             },
         },
+    }
+}
+
+/// Every event of the journal, oldest first, read page by page.
+async fn journal(
+    engine: &dyn Engine,
+) -> Result<Vec<crate::model::Event>, crate::engine::EngineError> {
+    const PAGE: usize = 10_000;
+    let mut all: Vec<crate::model::Event> = Vec::new();
+    loop {
+        let since = all.last().map_or(0, |e| e.seq);
+        let page = engine.events(since, PAGE).await?;
+        let full = page.len() == PAGE;
+        all.extend(page);
+        if !full {
+            return Ok(all);
+        }
     }
 }
 

@@ -20,6 +20,12 @@ pub fn service(app: &App) -> Option<ServiceKey> {
             .map(|s| s.source.clone()),
         Pane::Detail => app.detail.clone(),
         Pane::History => None,
+        Pane::Incidents => app
+            .derived
+            .incidents
+            .get(app.cursor(Pane::Incidents).selected)
+            .and_then(|id| app.state.incidents.get(id))
+            .map(|i| i.service.clone()),
         Pane::RunBoard => super::views::runboard_state::shown_run(app).map(|r| r.service.clone()),
     }
 }

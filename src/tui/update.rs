@@ -36,6 +36,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
             (!app.apply_events(&events)).then_some(Effect::Resync)
         }
         Action::Resynced(snapshot) => {
+            if app.travel.is_some() {
+                super::triage::leave(app);
+                app.say(Level::Info, "events were missed: back to live to reload");
+            }
             app.state = snapshot.state;
             app.state.reindex();
             if snapshot.clock.now > app.clock.now {
@@ -51,13 +55,22 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
             if info != app.clock {
                 app.dirty = true;
             }
+            let before = app.clock.now;
             app.clock = info;
+            if app.options.demo && !app.options.read_only {
+                let live = app.travel.as_ref().map_or(&app.state, |t| &t.live);
+                return super::chaos::due(live, before, app.clock.now);
+            }
             None
         }
         Action::AdvanceFailed(e) => {
             app.advancing = false;
             app.speed = 0;
             app.say(Level::Error, format!("simulated time stopped: {e}"));
+            None
+        }
+        Action::Journal { target, events } => {
+            super::triage::arrived(app, target, events);
             None
         }
         Action::Done { label, result } => {
@@ -112,6 +125,7 @@ fn on_key(app: &mut App, key: &KeyEvent) -> Option<Effect> {
     match app.modal.as_mut() {
         Some(Modal::Help { .. }) => return input::help_key(app, key),
         Some(Modal::Palette { .. }) => return input::palette_key(app, key),
+        Some(Modal::TravelTo { .. }) => return super::triage::prompt_key(app, key),
         Some(modal) => {
             return match modal.key(key) {
                 Outcome::Stay => None,
@@ -153,6 +167,16 @@ pub fn dispatch(app: &mut App, op: Op) -> Option<Effect> {
             );
             return None;
         }
+        if b.changes && app.travel.is_some() {
+            app.say(
+                Level::Error,
+                format!(
+                    "{} is not available while viewing the past: esc returns to live",
+                    b.name
+                ),
+            );
+            return None;
+        }
         if !keymap::applies(b, app.pane, false, app.virtual_clock()) {
             let why = if b.group == keymap::Group::Demo {
                 "time is real here (system clock)".to_string()
@@ -189,6 +213,10 @@ pub fn dispatch(app: &mut App, op: Op) -> Option<Effect> {
         Op::PaneWaiting => focus(app, Pane::Waiting),
         Op::PaneSteps => focus(app, Pane::Steps),
         Op::PaneHistory => focus(app, Pane::History),
+        Op::PaneIncidents => focus(app, Pane::Incidents),
+        Op::TravelBack => return super::triage::back(app),
+        Op::TravelForward => return super::triage::forward(app),
+        Op::TravelTo => super::triage::prompt(app),
         Op::Up => move_by(app, -1),
         Op::Down => move_by(app, 1),
         Op::PageUp => move_by(app, -page(app)),
@@ -227,7 +255,9 @@ fn focus(app: &mut App, pane: Pane) {
 }
 
 fn back(app: &mut App) {
-    if app.detail.take().is_some() || app.pane == Pane::RunBoard {
+    if app.travel.is_some() {
+        super::triage::leave(app);
+    } else if app.detail.take().is_some() || app.pane == Pane::RunBoard {
         app.pane = Pane::Pipelines;
     } else if app.filters[app.pane.slot()].take().is_some() {
         app.refresh_all();

@@ -18,7 +18,8 @@ use super::service::{NodeRole, ServiceKey};
 use super::version::Version;
 
 pub use view::{
-    IncidentLine, endpoint_lines, format_clock, incident_lines, status_word, unheld_warnings,
+    IncidentLine, endpoint_lines, format_clock, incident_line, incident_lines, incident_order,
+    status_word, unheld_warnings,
 };
 
 /// An incident's id, counted from 1 in the journal.

@@ -27,10 +27,14 @@ pub struct IncidentLine {
     pub service: String,
     /// Whether it is still open.
     pub open: bool,
-    /// What happened: "primary pg-prod-1 unreachable".
+    /// What happened: "primary pg-prod-1 lost (F1)".
     pub what: String,
-    /// Where it stands against its clock: "0:42 / 1:00 → promotion".
+    /// The kind, short: "primary lost (F1)".
+    pub kind: String,
+    /// Where it stands against its clock: "primary unreachable 0:42 / 1:00 → promotion".
     pub progress: String,
+    /// The same, short, for narrow panels: "0:42 / 1:00 → promotion".
+    pub clock: String,
     /// What lockstep does next.
     pub next: String,
     /// Where the endpoints point now.
@@ -40,22 +44,41 @@ pub struct IncidentLine {
 /// Every incident, open ones first then the most recent, said at `now`.
 #[must_use]
 pub fn incident_lines(state: &State, now: DateTime<Utc>) -> Vec<IncidentLine> {
+    incident_order(state)
+        .into_iter()
+        .filter_map(|i| incident_line(state, i, now))
+        .collect()
+}
+
+/// Every incident, open ones first then the most recent.
+#[must_use]
+pub fn incident_order(state: &State) -> Vec<&Incident> {
     let mut all: Vec<&Incident> = state.incidents.values().collect();
     all.sort_by_key(|i| (!i.is_open(), std::cmp::Reverse(i.incident_id)));
-    all.into_iter()
-        .filter_map(|i| {
-            let svc = state.services.get(&i.service)?;
-            Some(IncidentLine {
-                incident_id: i.incident_id,
-                service: i.service.to_string(),
-                open: i.is_open(),
-                what: what(i, svc),
-                progress: progress(i, svc, now),
-                next: next(i, svc),
-                endpoints: endpoint_lines(svc),
-            })
-        })
-        .collect()
+    all
+}
+
+/// One incident said at `now` (`None` when its service is gone).
+#[must_use]
+pub fn incident_line(state: &State, i: &Incident, now: DateTime<Utc>) -> Option<IncidentLine> {
+    let svc = state.services.get(&i.service)?;
+    Some(IncidentLine {
+        incident_id: i.incident_id,
+        service: i.service.to_string(),
+        open: i.is_open(),
+        what: what(i, svc),
+        kind: kind(i, svc).into(),
+        progress: progress(i, svc, now),
+        clock: {
+            let p = progress(i, svc, now);
+            match p.split_once(" unreachable ") {
+                Some((_, clock)) if i.stage == Stage::AwaitingTimeout => clock.to_string(),
+                _ => p,
+            }
+        },
+        next: next(i, svc),
+        endpoints: endpoint_lines(svc),
+    })
 }
 
 /// V6: one warning per step whose source is powered off (its destination upgrades unheld).
@@ -121,6 +144,15 @@ fn has_standby(svc: &Service) -> bool {
         .any(|n| n.role == NodeRole::Standby && n.status == NodeStatus::Up)
 }
 
+fn kind(i: &Incident, svc: &Service) -> &'static str {
+    match i.kind {
+        IncidentKind::PrimaryLost if svc.plan.node_count() == 1 => "primary lost (F3)",
+        IncidentKind::PrimaryLost => "primary lost (F1)",
+        IncidentKind::StandbyLost => "standby lost (F2)",
+        IncidentKind::Switchover => "switchover (F4)",
+    }
+}
+
 fn what(i: &Incident, svc: &Service) -> String {
     match i.kind {
         IncidentKind::PrimaryLost if svc.plan.node_count() == 1 => {
@@ -134,9 +166,13 @@ fn what(i: &Incident, svc: &Service) -> String {
 
 fn progress(i: &Incident, svc: &Service, now: DateTime<Utc>) -> String {
     if let Some(closed) = i.closed_at {
+        let when = if closed.date_naive() == now.date_naive() {
+            closed.format("%H:%M:%S")
+        } else {
+            closed.format("%a %m-%d %H:%M")
+        };
         return format!(
-            "resolved {} after {}",
-            closed.format("%H:%M:%S"),
+            "resolved {when} after {}",
             format_clock(closed - i.opened_at)
         );
     }

@@ -33,6 +33,17 @@ pub fn hints(app: &App) -> Vec<(String, &'static str)> {
         }
         Some(Modal::Confirm(_)) => fixed(&[("y/enter", "go"), ("n/esc", "stay")]),
         Some(Modal::Help { .. }) => fixed(&[("↑/↓", "scroll"), ("any key", "close")]),
+        Some(Modal::TravelTo { .. }) => fixed(&[("enter", "go"), ("esc", "cancel")]),
+        None if app.travel.is_some() => fixed(&[
+            ("[", "earlier"),
+            ("]", "later"),
+            ("T", "go to time"),
+            ("tab", "pane"),
+            ("5", "incidents"),
+            ("esc", "live"),
+            ("?", "help"),
+            ("q", "quit"),
+        ]),
         Some(Modal::Palette { .. }) => {
             fixed(&[("enter", "run"), ("↑/↓", "pick"), ("esc", "close")])
         }

@@ -43,7 +43,32 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         format!("  {}", fmt::clock(now)),
         bar.fg(t.header_fg),
     )];
-    if app.virtual_clock() {
+    if let Some(travel) = &app.travel {
+        let live = app.clock.now;
+        let (when, live) = if live.date_naive() == now.date_naive() {
+            (
+                now.format("%H:%M:%S").to_string(),
+                live.format("%H:%M:%S").to_string(),
+            )
+        } else {
+            (
+                now.format("%a %m-%d %H:%M:%S").to_string(),
+                live.format("%a %m-%d %H:%M:%S").to_string(),
+            )
+        };
+        clock = vec![
+            Span::raw("  "),
+            Span::styled(
+                format!(
+                    " ⏪ viewing {when} (event #{}) — live is {live} ",
+                    travel.event().seq,
+                ),
+                bar.fg(t.banner_fg)
+                    .bg(t.banner_bg)
+                    .add_modifier(Modifier::BOLD),
+            ),
+        ];
+    } else if app.virtual_clock() {
         let speed = if app.options.read_only {
             " ⏸ read-only".to_string()
         } else if app.speed == 0 {

@@ -19,6 +19,7 @@ pub fn lines(app: &App) -> Vec<Line<'static>> {
         Group::Global,
         Group::Navigation,
         Group::Actions,
+        Group::Travel,
         Group::Demo,
     ] {
         let entries: Vec<_> = TABLE

@@ -31,6 +31,8 @@ pub struct Areas {
     pub steps: Option<Rect>,
     /// The event history.
     pub history: Option<Rect>,
+    /// Open and recent incidents.
+    pub incidents: Option<Rect>,
     /// The service detail.
     pub detail: Option<Rect>,
     /// The run board.
@@ -56,15 +58,21 @@ fn waiting_rows(app: &App) -> usize {
     app.derived.waiting.len() + super::runboard_state::waiting_lines(app).len()
 }
 
+/// Lines the incidents panel wants when another pane has the focus.
+fn incident_rows(app: &App) -> usize {
+    super::incidents::panel_rows(app).len()
+}
+
 /// Places every panel for `app` in `area`.
 #[must_use]
 pub fn areas(app: &App, area: Rect) -> Areas {
-    place(app.pane, waiting_rows(app), area)
+    place(app.pane, waiting_rows(app), incident_rows(app), area)
 }
 
-/// Places every panel with `pane` focused and `waiting` rows waiting.
+/// Places every panel with `pane` focused, `waiting` rows waiting and `incidents` lines of
+/// incidents.
 #[must_use]
-pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
+pub fn place(pane: Pane, waiting: usize, incidents: usize, area: Rect) -> Areas {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -84,6 +92,11 @@ pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
         a.runboard = Some(body);
         return a;
     }
+    if pane == Pane::Incidents && wide(area) {
+        // Triage wants the whole width: where every endpoint points, what happens next.
+        a.incidents = Some(body);
+        return a;
+    }
     if !wide(area) {
         let [tabs, main] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(body);
@@ -93,6 +106,7 @@ pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
             Pane::Waiting => a.waiting = Some(main),
             Pane::Steps => a.steps = Some(main),
             Pane::History => a.history = Some(main),
+            Pane::Incidents => a.incidents = Some(main),
         }
         return a;
     }
@@ -106,9 +120,16 @@ pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
     }
     let waiting_rows = u16::try_from(waiting).unwrap_or(u16::MAX);
     let waiting_height = waiting_rows.clamp(1, 8) + 2;
-    let [waiting, steps] =
-        Layout::vertical([Constraint::Length(waiting_height), Constraint::Min(1)]).areas(right);
+    let incident_rows = u16::try_from(incidents).unwrap_or(u16::MAX);
+    let incidents_height = incident_rows.clamp(1, 6) + 2;
+    let [waiting, incidents, steps] = Layout::vertical([
+        Constraint::Length(waiting_height),
+        Constraint::Length(incidents_height),
+        Constraint::Min(1),
+    ])
+    .areas(right);
     a.waiting = Some(waiting);
+    a.incidents = Some(incidents);
     a.steps = Some(steps);
     a
 }
@@ -117,7 +138,7 @@ pub fn place(pane: Pane, waiting: usize, area: Rect) -> Areas {
 #[must_use]
 pub fn list_height(app: &App, pane: Pane) -> usize {
     let area = Rect::new(0, 0, app.size.width, app.size.height);
-    let a = place(pane, waiting_rows(app), area);
+    let a = place(pane, waiting_rows(app), incident_rows(app), area);
     let inner = |r: Option<Rect>, extra: u16| {
         r.map_or(10, |r| {
             usize::from(r.height.saturating_sub(2 + extra).max(1))
@@ -128,6 +149,10 @@ pub fn list_height(app: &App, pane: Pane) -> usize {
         Pane::Waiting => inner(a.waiting, 0),
         Pane::Steps => inner(a.steps, 1 + FORECAST_LINES),
         Pane::History => inner(a.history, 0),
+        Pane::Incidents => {
+            let warnings = u16::try_from(app.derived.unheld.len()).unwrap_or(u16::MAX);
+            (inner(a.incidents, warnings) / super::incidents::LINES_PER_INCIDENT).max(1)
+        }
         Pane::Detail | Pane::RunBoard => inner(a.detail, 0),
     }
 }

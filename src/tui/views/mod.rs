@@ -6,6 +6,7 @@ pub mod footer;
 pub mod header;
 pub mod help;
 pub mod history;
+pub mod incidents;
 pub mod layout;
 pub mod pipelines;
 pub mod popups;
@@ -69,6 +70,9 @@ pub fn view(frame: &mut Frame, app: &App, now: DateTime<Utc>) {
     }
     if let Some(r) = a.history {
         history::render(frame, app, r);
+    }
+    if let Some(r) = a.incidents {
+        incidents::render(frame, app, now, r);
     }
     if let Some(r) = a.detail {
         detail::render(frame, app, now, r);

@@ -184,6 +184,32 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, modal: &Modal, a
             }
             ("Command", lines)
         }
+        Modal::TravelTo { input, error } => {
+            let live = app.clock.now;
+            let mut lines = vec![
+                Line::raw("Show the dashboard as it was at:"),
+                Line::from(vec![
+                    Span::styled("  ", t.fg(t.text)),
+                    Span::styled(format!("{input}▏"), t.fg(t.input_fg).bg(t.input_bg)),
+                ]),
+                Line::raw(""),
+            ];
+            match error {
+                Some(e) => lines.push(Line::styled(e.clone(), bold(t.danger))),
+                None => lines.push(Line::styled(
+                    "03:12 or 03:12:07 (latest such time), 2026-01-06 03:12, RFC 3339, or -15m",
+                    t.fg(t.muted),
+                )),
+            }
+            lines.push(Line::styled(
+                format!(
+                    "live is {} · enter goes · esc cancels",
+                    live.format("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                t.fg(t.muted),
+            ));
+            ("Time travel", lines)
+        }
         Modal::Help { .. } => return,
     };
     popup::render(frame, t, area, title, 76, lines, 0);

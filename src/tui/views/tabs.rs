@@ -19,6 +19,10 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 pane.title(),
                 app.derived.waiting.len()
             ),
+            Pane::Incidents => {
+                let open = app.state.incidents.values().filter(|x| x.is_open()).count();
+                format!(" {} {} ({open} open) ", i + 1, pane.title())
+            }
             _ => format!(" {} {} ", i + 1, pane.title()),
         };
         let style = if *pane == app.pane {
