@@ -24,6 +24,8 @@ pub enum Action {
     },
     /// The engine's clock was read (after an advance).
     Clock(ClockInfo),
+    /// The link to a remote engine changed (connected, reconnecting…).
+    Link(crate::engine::LinkState),
     /// A clock advance failed.
     AdvanceFailed(String),
     /// The journal was read for time travel (every event, oldest first), or could not be.

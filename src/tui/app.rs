@@ -198,6 +198,8 @@ pub struct App {
     pub board: super::views::runboard_state::BoardState,
     /// Time travel: the dashboard shows the past, folded from the journal.
     pub travel: Option<super::travel::Travel>,
+    /// The link to a remote engine, as last reported (`None` for an embedded engine).
+    pub link: Option<crate::engine::LinkState>,
 }
 
 impl App {
@@ -236,6 +238,7 @@ impl App {
             quit: false,
             board: Default::default(),
             travel: None,
+            link: None,
         };
         app.state.reindex();
         app.refresh_all();

@@ -146,6 +146,9 @@ pub async fn run(engine: Arc<dyn Engine>, launch: Launch) -> Result<(), TuiError
     let size = terminal.size()?;
     update(&mut app, Action::Resize(size.width, size.height));
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    if let Some(link) = engine.link() {
+        follow_link(link, tx.clone());
+    }
     let mut keys = EventStream::new();
     let period = StdDuration::from_millis(u64::try_from(TICK_MS).unwrap_or(250));
     let mut tick = tokio::time::interval(period);
@@ -194,6 +197,24 @@ pub async fn run(engine: Arc<dyn Engine>, launch: Launch) -> Result<(), TuiError
         }
     }
     Ok(())
+}
+
+/// Forwards every change of a remote engine's link to the event loop, the current state first.
+fn follow_link(
+    mut link: tokio::sync::watch::Receiver<crate::engine::LinkState>,
+    tx: mpsc::UnboundedSender<Action>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let state = link.borrow_and_update().clone();
+            if tx.send(Action::Link(state)).is_err() {
+                return;
+            }
+            if link.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 fn spawn(

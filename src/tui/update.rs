@@ -63,6 +63,21 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
             }
             None
         }
+        Action::Link(state) => {
+            use crate::engine::LinkState;
+            let was_down = matches!(app.link, Some(LinkState::Reconnecting { .. }));
+            match &state {
+                LinkState::Reconnecting { error, .. } => app.say(
+                    Level::Error,
+                    format!("engine unreachable: {error}; retrying, the screen shows the last state known"),
+                ),
+                LinkState::Connected if was_down => app.say(Level::Ok, "reconnected: live again"),
+                _ => {}
+            }
+            app.link = Some(state);
+            app.dirty = true;
+            None
+        }
         Action::AdvanceFailed(e) => {
             app.advancing = false;
             app.speed = 0;

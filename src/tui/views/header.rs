@@ -122,6 +122,22 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         compact.push(counts.pop().unwrap_or_default());
         counts = compact;
     }
+    if let Some(link) = &app.link {
+        use crate::engine::LinkState;
+        let (text, style) = match link {
+            LinkState::Connected => (" ● live".to_string(), bar.fg(t.ok)),
+            LinkState::Idle | LinkState::Connecting => {
+                (" ◌ connecting…".to_string(), bar.fg(t.warn))
+            }
+            LinkState::Reconnecting { attempt, .. } => (
+                format!(" ⟳ reconnecting (try {attempt}) — showing the last state known "),
+                bar.fg(t.alarm_fg)
+                    .bg(t.alarm_bg)
+                    .add_modifier(Modifier::BOLD),
+            ),
+        };
+        left.push(Span::styled(text, style));
+    }
     let used = width(&left) + width(&clock) + width(&counts);
     let engine = format!(" {} {}", app.info.kind, app.info.location);
     let mut line = left;
