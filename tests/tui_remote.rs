@@ -63,7 +63,7 @@ async fn header_shows_live_reconnecting_and_live_again() {
     let mut app = load(&engine, &launch).await.expect("dashboard loads");
     link_until(&mut link, &mut app, |s| *s == LinkState::Connected).await;
     let h = header(&mut app);
-    assert!(h.contains("● live"), "{h}");
+    assert!(h.contains("● connected"), "{h}");
 
     server.kill();
     link_until(&mut link, &mut app, |s| {
@@ -85,7 +85,7 @@ async fn header_shows_live_reconnecting_and_live_again() {
     let _server = ServeProcess::start(&db, &tokens, port);
     link_until(&mut link, &mut app, |s| *s == LinkState::Connected).await;
     let h = header(&mut app);
-    assert!(h.contains("● live"), "{h}");
+    assert!(h.contains("● connected"), "{h}");
     assert_eq!(
         app.status.clone().expect("a status line").text,
         "reconnected: live again"

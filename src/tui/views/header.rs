@@ -125,12 +125,12 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
     if let Some(link) = &app.link {
         use crate::engine::LinkState;
         let (text, style) = match link {
-            LinkState::Connected => (" ● live".to_string(), bar.fg(t.ok)),
+            LinkState::Connected => (" ● connected".to_string(), bar.fg(t.ok)),
             LinkState::Idle | LinkState::Connecting => {
                 (" ◌ connecting…".to_string(), bar.fg(t.warn))
             }
             LinkState::Reconnecting { attempt, .. } => (
-                format!(" ⟳ reconnecting (try {attempt}) — showing the last state known "),
+                format!(" ⟳ reconnecting (try {attempt}) "),
                 bar.fg(t.alarm_fg)
                     .bg(t.alarm_bg)
                     .add_modifier(Modifier::BOLD),

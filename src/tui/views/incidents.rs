@@ -121,7 +121,14 @@ fn block_lines(t: &Theme, l: &IncidentLine, selected: bool) -> [Line<'static>; 3
         Line::from(vec![
             Span::styled("    ", t.fg(t.muted)),
             Span::styled(l.what.clone(), t.fg(if l.open { t.warn } else { t.muted })),
-            Span::styled(" · next: ", t.fg(t.muted)),
+            Span::styled(
+                if l.open {
+                    " · next: "
+                } else {
+                    " · outcome: "
+                },
+                t.fg(t.muted),
+            ),
             Span::styled(l.next.clone(), t.fg(t.text)),
         ]),
         Line::from(vec![
