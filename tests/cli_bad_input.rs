@@ -68,6 +68,9 @@ const CASES: &[Case] = &[
     // P6: the delay.
     case("delay 0", &["step", "create", "dev-pg", "lone-pg", "--auto-validation-delay-days", "0"], REFUSED, &["P6", "1", "30"]),
     case("delay 31", &["step", "create", "dev-pg", "lone-pg", "--auto-validation-delay-days", "31"], REFUSED, &["P6", "31", "30"]),
+    case("standby timeout zero", &["service", "standby-timeout", "--project", "dev", "dev-pg", "0"], REFUSED, &["F2", "30..=3600"]),
+    case("standby timeout seven", &["service", "standby-timeout", "--project", "dev", "dev-pg", "seven"], USAGE, &["seven", "5m"]),
+    case("standby timeout of an unknown service", &["service", "standby-timeout", "--project", "dev", "nope", "120"], REFUSED, &["nope"]),
     case("delay seven", &["step", "create", "dev-pg", "lone-pg", "--auto-validation-delay-days", "seven"], USAGE, &["seven", "30"]),
     case("delay -3", &["step", "create", "dev-pg", "lone-pg", "--auto-validation-delay-days", "-3"], REFUSED, &["P6", "-3", "30"]),
     case("update to delay 0", &["step", "update", "--auto-validation-delay-days", "0", "1"], REFUSED, &["P6", "30"]),

@@ -183,6 +183,14 @@ pub enum ServiceCmd {
     },
     /// Apply a pending maintenance update now.
     MaintenanceStart(ServiceRef),
+    /// How long a lost standby may stay unreachable before it is replaced (F2).
+    StandbyTimeout {
+        #[command(flatten)]
+        service: ServiceRef,
+        /// Seconds, 30 to 3600 (default 300); `5m` and `1h` work too.
+        #[arg(value_name = "SECONDS", allow_negative_numbers = true, value_parser = parse_seconds)]
+        seconds: i64,
+    },
 }
 
 /// on / off.

@@ -308,6 +308,15 @@ async fn service(
             report(cli, &r);
             Ok(())
         }
+        ServiceCmd::StandbyTimeout { service, seconds } => {
+            let r = exec(Command::SetStandbyTimeout {
+                service: ServiceKey::new(&service.project, &service.name),
+                seconds: *seconds,
+            })
+            .await?;
+            report(cli, &r);
+            Ok(())
+        }
         ServiceCmd::MaintenanceStart(s) => {
             let r = exec(Command::MaintenanceStart {
                 service: ServiceKey::new(&s.project, &s.name),
