@@ -250,3 +250,18 @@ async fn typed_time_travels_and_bad_input_says_what_to_type_120x40() {
             .any(|n| n.name == "kafka-eu-1")
     );
 }
+
+#[tokio::test]
+async fn enter_on_an_incident_opens_its_service_with_endpoints_120x40() {
+    let mut d = demo().await;
+    d.advance(Duration::seconds(42)).await;
+    press(&mut d.app, &["5", "enter"]);
+    assert_eq!(d.app.detail, Some(kafka_eu()));
+    let s = d.shot(120, 40);
+    assert!(s.contains("Open incidents"), "{s}");
+    assert!(
+        s.contains("endpoint kafka-eu-acme-prod → kafka-eu-1 (not answering)"),
+        "{s}"
+    );
+    insta::assert_snapshot!(s);
+}

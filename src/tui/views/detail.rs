@@ -183,6 +183,24 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
             t.fg(t.text),
         ));
     }
+    for e in crate::model::fleet::endpoint_lines(svc) {
+        lines.push(Line::styled(format!("  endpoint {e}"), t.fg(t.muted)));
+    }
+    let open: Vec<_> = state
+        .incidents_of(&svc.key)
+        .filter(|i| i.is_open())
+        .filter_map(|i| crate::model::fleet::incident_line(state, i, now))
+        .collect();
+    if !open.is_empty() {
+        lines.push(heading(t, "Open incidents"));
+        for l in open {
+            lines.push(Line::styled(
+                format!("  #{} {} · {}", l.incident_id, l.what, l.progress),
+                t.fg(t.danger),
+            ));
+            lines.push(Line::styled(format!("    next: {}", l.next), t.fg(t.text)));
+        }
+    }
     lines.push(heading(t, "Pipeline"));
     match state.step_into(&svc.key) {
         Some(s) => lines.push(Line::styled(
