@@ -82,6 +82,9 @@ pub enum Cmd {
     /// The simulated fleet: inject faults, read the simulator's action log.
     #[command(subcommand)]
     Sim(SimCmd),
+    /// Real PostgreSQL: where a service runs blue and where its green goes.
+    #[command(subcommand)]
+    Pg(PgCmd),
     /// The database's clock.
     #[command(subcommand)]
     Clock(ClockCmd),
@@ -107,6 +110,34 @@ pub enum Cmd {
         #[arg(long, value_name = "FILE")]
         tokens: Option<std::path::PathBuf>,
     },
+}
+
+/// `lockstep pg …`
+#[derive(Debug, Subcommand)]
+pub enum PgCmd {
+    /// Register a pg service's blue server and its green target; its runs then act on them
+    /// for real instead of in the simulator. Kept in DB.targets.toml (mode 0600), never in
+    /// the journal.
+    Register {
+        #[command(flatten)]
+        service: ServiceRef,
+        /// Blue: the database to upgrade (conninfo `host=… dbname=…` or a postgres:// URL).
+        #[arg(long, value_name = "DSN")]
+        blue: String,
+        /// Green: an empty database on a server of the newer major.
+        #[arg(long, value_name = "DSN")]
+        green: String,
+        /// Blue as green's server reaches it, when that differs (for the subscription).
+        #[arg(long, value_name = "DSN")]
+        blue_from_green: Option<String>,
+        /// The pg_dump to copy the schema with (as new as blue or newer).
+        #[arg(long, value_name = "PATH")]
+        pg_dump: Option<std::path::PathBuf>,
+    },
+    /// The registered services, passwords hidden.
+    List,
+    /// Forget a service's registration (its runs go back to the simulator).
+    Forget(ServiceRef),
 }
 
 /// `lockstep project …`

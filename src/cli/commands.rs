@@ -56,6 +56,14 @@ pub(super) fn print_json<T: Serialize>(value: &T) {
 
 /// Runs a command other than the dashboard.
 pub async fn run(cli: &Cli, cmd: &Cmd, db: &Path) -> Result<(), CliError> {
+    if let Cmd::Pg(pc) = cmd {
+        if cli.remote.is_some() {
+            return Err(CliError::Usage(
+                "pg targets live beside the server's database: run `lockstep pg …` on the server's machine with --db".into(),
+            ));
+        }
+        return super::pg::pg_cmd(cli.json, pc, db).await;
+    }
     if let Some(done) = crate::api::serve::run_remote(cli, cmd).await {
         return done;
     }
@@ -120,6 +128,9 @@ pub async fn run_on(cli: &Cli, cmd: &Cmd, engine: &dyn Engine) -> Result<(), Cli
     match cmd {
         Cmd::Init { .. } | Cmd::Demo(_) | Cmd::Serve { .. } => Err(CliError::Usage(
             "this command creates a database and cannot run on an open engine".into(),
+        )),
+        Cmd::Pg(_) => Err(CliError::Usage(
+            "pg targets live beside a local database: run `lockstep pg …` with --db".into(),
         )),
         Cmd::Project(ProjectCmd::Create {
             organization_id,

@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod pg;
 pub mod render;
 pub mod render_runs;
 pub mod runs;

@@ -8,7 +8,9 @@
 
 pub mod log;
 pub mod postgres;
+pub mod route;
 pub mod sim;
+pub mod targets;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;

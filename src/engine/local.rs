@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::drivers::Driver;
-use crate::drivers::sim::{SimDriver, SimPlanner};
+use crate::drivers::sim::SimPlanner;
 use crate::model::run::{DriverRequest, RunSpec};
 use crate::model::{Agenda, Command, Event, MaintenancePlanner, Seq, State};
 
@@ -126,7 +126,8 @@ impl LocalEngine {
         planner: Box<dyn MaintenancePlanner + Send>,
     ) -> Result<LocalEngine, EngineError> {
         let path = store.path().to_path_buf();
-        let driver = SimDriver::open(&path).map_err(|e| EngineError::Storage(e.to_string()))?;
+        let driver = crate::drivers::route::RoutedDriver::open(&path)
+            .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let (events, _) = broadcast::channel(16_384);
         store.defer_checkpoints()?;
         let checkpointer = super::store::Checkpointer::start(&path)?;

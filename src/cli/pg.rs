@@ -1,0 +1,102 @@
+//! `lockstep pg …`: registering real PostgreSQL targets beside the database.
+
+use std::path::Path;
+
+use crate::drivers::postgres::dsn::Dsn;
+use crate::drivers::targets::{Registration, Targets, path_for};
+use crate::engine::{Engine, LocalEngine};
+use crate::model::{ServiceKey, ServiceType};
+
+use super::CliError;
+use super::args::PgCmd;
+
+fn dsn(flag: &str, text: &str) -> Result<Dsn, CliError> {
+    Dsn::parse(text).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
+}
+
+/// Runs a `pg` subcommand on the database at `db`.
+pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> {
+    let refused = |m: String| CliError::Engine(crate::engine::EngineError::Invalid(m));
+    match cmd {
+        PgCmd::Register {
+            service,
+            blue,
+            green,
+            blue_from_green,
+            pg_dump,
+        } => {
+            let blue = dsn("blue", blue)?;
+            let green = dsn("green", green)?;
+            let blue_from_green = blue_from_green
+                .as_deref()
+                .map(|t| dsn("blue-from-green", t))
+                .transpose()?;
+            let key = ServiceKey::new(&service.project, &service.name);
+            let engine = LocalEngine::open(db)?;
+            let snap = engine.snapshot().await?;
+            let svc = snap
+                .state
+                .service(&key)
+                .map_err(crate::engine::EngineError::from)?;
+            if svc.service_type != ServiceType::Pg {
+                return Err(refused(format!(
+                    "{key} is a {} service: only pg services run on real PostgreSQL",
+                    svc.service_type
+                )));
+            }
+            let mut targets = Targets::load(db).map_err(refused)?;
+            targets.postgres.insert(
+                key.to_string(),
+                Registration {
+                    blue: blue.clone(),
+                    green: green.clone(),
+                    blue_from_green,
+                    pg_dump: pg_dump.clone(),
+                    sync_limit_s: None,
+                },
+            );
+            targets.save(db).map_err(refused)?;
+            println!(
+                "{key}: runs act on real PostgreSQL: blue {blue}, green {green} (saved in {})",
+                path_for(db).display()
+            );
+            Ok(())
+        }
+        PgCmd::List => {
+            let targets = Targets::load(db).map_err(refused)?;
+            if json {
+                let list: Vec<_> = targets
+                    .postgres
+                    .iter()
+                    .map(|(s, r)| {
+                        serde_json::json!({
+                            "service": s,
+                            "blue": r.blue.redacted(),
+                            "green": r.green.redacted(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if targets.postgres.is_empty() {
+                println!("no service is registered: every run uses the simulator");
+            } else {
+                for (s, r) in &targets.postgres {
+                    println!("{s}  blue {}  green {}", r.blue, r.green);
+                }
+            }
+            Ok(())
+        }
+        PgCmd::Forget(service) => {
+            let key = ServiceKey::new(&service.project, &service.name).to_string();
+            let mut targets = Targets::load(db).map_err(refused)?;
+            if targets.postgres.remove(&key).is_none() {
+                return Err(refused(format!(
+                    "{key} is not registered: see `lockstep pg list`"
+                )));
+            }
+            targets.save(db).map_err(refused)?;
+            println!("{key}: forgotten; its runs use the simulator");
+            Ok(())
+        }
+    }
+}

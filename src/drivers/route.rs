@@ -1,0 +1,82 @@
+//! The engine's driver: runs of services registered with real PostgreSQL targets go to the
+//! postgres driver, every other run to the simulator.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+
+use super::postgres::PostgresDriver;
+use super::sim::SimDriver;
+use super::targets::Targets;
+use super::{Driver, DriverError};
+use crate::model::run::{ActionReport, Observation, RunAction, RunSpec};
+
+/// The simulator, plus the postgres driver for registered services.
+pub struct RoutedDriver {
+    sim: SimDriver,
+    postgres: Option<PostgresDriver>,
+    real: BTreeSet<String>,
+}
+
+impl RoutedDriver {
+    /// Opens both drivers' action logs in the database at `path` and reads its targets file.
+    pub fn open(path: &Path) -> Result<RoutedDriver, DriverError> {
+        let sim = SimDriver::open(path)?;
+        let targets = Targets::load(path).map_err(DriverError)?;
+        if targets.postgres.is_empty() {
+            return Ok(RoutedDriver {
+                sim,
+                postgres: None,
+                real: BTreeSet::new(),
+            });
+        }
+        let mut pg = PostgresDriver::open(path)?;
+        let mut real = BTreeSet::new();
+        for (service, reg) in &targets.postgres {
+            pg.register(service, reg.target());
+            real.insert(service.clone());
+        }
+        Ok(RoutedDriver {
+            sim,
+            postgres: Some(pg),
+            real,
+        })
+    }
+
+    fn pick(&self, run: &RunSpec) -> &dyn Driver {
+        match &self.postgres {
+            Some(pg) if self.real.contains(&run.service.to_string()) => pg,
+            _ => &self.sim,
+        }
+    }
+}
+
+impl Driver for RoutedDriver {
+    fn name(&self) -> &'static str {
+        if self.postgres.is_some() {
+            "sim+postgres"
+        } else {
+            "sim"
+        }
+    }
+
+    fn act<'a>(
+        &'a self,
+        run: &'a RunSpec,
+        action: RunAction,
+        key: &'a str,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<ActionReport, DriverError>> {
+        self.pick(run).act(run, action, key, now)
+    }
+
+    fn observe<'a>(
+        &'a self,
+        run: &'a RunSpec,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Observation, DriverError>> {
+        self.pick(run).observe(run, now)
+    }
+}
