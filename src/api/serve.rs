@@ -94,6 +94,12 @@ pub async fn connect_remote(cli: &Cli) -> Option<Result<RemoteEngine, CliError>>
 }
 
 async fn connect(cli: &Cli, url: &str) -> Result<RemoteEngine, CliError> {
+    // Said only for an explicit --as, not for LOCKSTEP_USER left in the environment.
+    if cli.actor.is_some() && std::env::var("LOCKSTEP_USER").ok() != cli.actor {
+        eprintln!(
+            "note: --as is not used with --remote: the server records the token's name as the actor"
+        );
+    }
     let token = cli.token.as_deref().ok_or_else(|| {
         CliError::Usage("--remote needs a token: give --token or set LOCKSTEP_TOKEN".into())
     })?;
