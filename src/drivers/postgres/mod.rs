@@ -10,6 +10,7 @@ pub mod dsn;
 pub mod observe;
 pub mod prereq;
 pub mod provision;
+pub mod proxy;
 pub mod sequences;
 pub mod session;
 

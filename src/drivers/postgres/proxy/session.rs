@@ -1,0 +1,377 @@
+//! One client session through the proxy: the untyped handshake, the park gate, then whole
+//! messages piped both ways while the session's state is followed (ReadyForQuery status,
+//! requests awaiting their ReadyForQuery, named prepared statements). Held between
+//! transactions while the proxy is parked, and re-bound to a new upstream there.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::upstream::{self, ServerConn};
+use super::wire::{self, BackendKey, FirstPacket, Message};
+use super::{SessionInfo, Shared, Upstream, cancel};
+
+/// Serves one client connection until either side closes it.
+pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
+    let (raw, params) = loop {
+        match wire::read_first_packet(&mut client).await {
+            Ok(FirstPacket::Ssl | FirstPacket::GssEnc) => {
+                if client.write_all(b"N").await.is_err() {
+                    return;
+                }
+            }
+            Ok(FirstPacket::Cancel(key)) => return cancel::route(&shared, key).await,
+            Ok(FirstPacket::Startup { raw, params }) => break (raw, params),
+            Err(e) => {
+                let _ = client
+                    .write_all(&wire::error_response("FATAL", "08P01", &e))
+                    .await;
+                return;
+            }
+        }
+    };
+    if !wait_for_gate(&shared).await {
+        let text = "the database is switching over and did not reopen in time; try again";
+        let _ = client
+            .write_all(&wire::error_response("FATAL", "57P03", text))
+            .await;
+        return;
+    }
+    let (target, generation) = {
+        let route = shared.route.borrow();
+        (Arc::clone(&route.current), route.generation)
+    };
+    let mut server = match TcpStream::connect(&target.addr).await {
+        Ok(server) => server,
+        Err(e) => {
+            let text = format!("the proxy cannot reach the database: {e}");
+            let _ = client
+                .write_all(&wire::error_response("FATAL", "08006", &text))
+                .await;
+            return;
+        }
+    };
+    let _ = server.set_nodelay(true);
+    if server.write_all(&raw).await.is_err() {
+        return;
+    }
+    let kill = Arc::new(Notify::new());
+    shared.sessions().insert(
+        id,
+        SessionInfo {
+            idle: false,
+            generation,
+            server_port: server.local_addr().ok().map(|a| a.port()),
+            kill: Arc::clone(&kill),
+        },
+    );
+    let mut session = Session {
+        shared: Arc::clone(&shared),
+        id,
+        client,
+        server,
+        server_addr: target.addr.clone(),
+        params,
+        generation,
+        kill,
+        client_key: None,
+        status: None,
+        outstanding: 0,
+        unsynced: false,
+        statements: HashMap::new(),
+        client_buf: BytesMut::with_capacity(8192),
+        server_buf: BytesMut::with_capacity(8192),
+        spare: None,
+        reported_idle: false,
+    };
+    if let Err(e) = session.run().await {
+        tracing::debug!(session = id, "proxy session ended: {e}");
+    }
+    if let Some(key) = session.client_key {
+        cancel::forget(&shared, key);
+    }
+    shared.forget(id);
+}
+
+/// Waits while the proxy is parked, at most its park limit; false when the limit ran out.
+async fn wait_for_gate(shared: &Shared) -> bool {
+    let mut parked = shared.parked.subscribe();
+    let open = parked.wait_for(|parked| !*parked);
+    matches!(
+        tokio::time::timeout(shared.park_limit, open).await,
+        Ok(Ok(_))
+    )
+}
+
+/// A connection to the next upstream being opened ahead of a flip.
+struct Spare {
+    addr: String,
+    statements: HashSet<String>,
+    opening: JoinHandle<Result<ServerConn, String>>,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    id: u64,
+    client: TcpStream,
+    server: TcpStream,
+    server_addr: String,
+    params: Vec<(String, String)>,
+    generation: u64,
+    kill: Arc<Notify>,
+    /// The BackendKeyData the client was given at login.
+    client_key: Option<BackendKey>,
+    /// The last ReadyForQuery status (`I`, `T`, `E`); none before login completes.
+    status: Option<u8>,
+    /// Queries and Syncs sent whose ReadyForQuery has not come back.
+    outstanding: u32,
+    /// Extended-protocol messages sent since the last Sync.
+    unsynced: bool,
+    /// Named prepared statements, by name: their Parse messages, to replay after a re-bind.
+    statements: HashMap<String, Bytes>,
+    client_buf: BytesMut,
+    server_buf: BytesMut,
+    spare: Option<Spare>,
+    reported_idle: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(spare) = self.spare.take() {
+            spare.opening.abort();
+        }
+    }
+}
+
+impl Session {
+    /// Between transactions, with nothing sent that awaits an answer.
+    fn idle(&self) -> bool {
+        self.status == Some(b'I')
+            && self.outstanding == 0
+            && !self.unsynced
+            && self.client_buf.is_empty()
+    }
+
+    async fn run(&mut self) -> Result<(), String> {
+        let mut parked = self.shared.parked.subscribe();
+        let mut route = self.shared.route.subscribe();
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let kill = Arc::clone(&self.kill);
+        loop {
+            let idle = self.idle();
+            if idle != self.reported_idle {
+                self.reported_idle = idle;
+                self.shared.update(self.id, |info| info.idle = idle);
+            }
+            let is_parked = *parked.borrow_and_update();
+            let (generation, current, next) = {
+                let r = route.borrow_and_update();
+                (r.generation, Arc::clone(&r.current), r.next.clone())
+            };
+            if is_parked && idle && generation != self.generation {
+                if let Err(e) = self.rebind(&current, generation).await {
+                    tracing::warn!(
+                        session = self.id,
+                        "session closed at a transaction boundary instead of re-bound: {e}"
+                    );
+                    return Err(e);
+                }
+                continue;
+            }
+            self.get_ready_for(next.as_deref(), idle);
+            let hold = is_parked && idle;
+            tokio::select! {
+                biased;
+                () = kill.notified() => {
+                    let text = "terminating connection: the switchover's grace period ran out \
+                                while this session was in a transaction";
+                    let _ = self
+                        .client
+                        .write_all(&wire::error_response("FATAL", "57P01", text))
+                        .await;
+                    return Ok(());
+                }
+                _ = shutdown.changed() => return Ok(()),
+                read = self.server.read_buf(&mut self.server_buf) => {
+                    if read.map_err(|e| e.to_string())? == 0 {
+                        return Ok(());
+                    }
+                    self.forward_server().await?;
+                }
+                read = self.client.read_buf(&mut self.client_buf), if !hold => {
+                    if read.map_err(|e| e.to_string())? == 0 {
+                        let _ = self.server.write_all(&wire::message(b'X', &[])).await;
+                        return Ok(());
+                    }
+                    self.forward_client().await?;
+                }
+                _ = parked.changed() => {}
+                _ = route.changed() => {}
+            }
+        }
+    }
+
+    /// Forwards the complete messages the server sent, following ReadyForQuery and keys.
+    async fn forward_server(&mut self) -> Result<(), String> {
+        let mut messages = Vec::new();
+        wire::split_messages(&mut self.server_buf, &mut messages)?;
+        let mut out = BytesMut::new();
+        for Message { tag, raw } in messages {
+            match tag {
+                b'Z' if raw.len() == 6 => {
+                    self.status = Some(raw[5]);
+                    self.outstanding = self.outstanding.saturating_sub(1);
+                }
+                b'K' if raw.len() == 13 && self.client_key.is_none() => {
+                    let key = BackendKey {
+                        pid: i32::from_be_bytes([raw[5], raw[6], raw[7], raw[8]]),
+                        secret: i32::from_be_bytes([raw[9], raw[10], raw[11], raw[12]]),
+                    };
+                    self.client_key = Some(key);
+                    cancel::remember(&self.shared, key, &self.server_addr, key);
+                }
+                _ => {}
+            }
+            out.extend_from_slice(&raw);
+        }
+        self.client.write_all(&out).await.map_err(|e| e.to_string())
+    }
+
+    /// Forwards the complete messages the client sent, following what awaits an answer.
+    async fn forward_client(&mut self) -> Result<(), String> {
+        let mut messages = Vec::new();
+        wire::split_messages(&mut self.client_buf, &mut messages)?;
+        let mut out = BytesMut::new();
+        for message in messages {
+            match message.tag {
+                b'Q' | b'F' => self.outstanding += 1,
+                b'S' => {
+                    self.outstanding += 1;
+                    self.unsynced = false;
+                }
+                b'P' => {
+                    if let Some(name) = wire::parse_statement_name(message.body())
+                        && !name.is_empty()
+                    {
+                        self.statements.insert(name, message.raw.clone());
+                    }
+                    self.unsynced = true;
+                }
+                b'C' => {
+                    if let Some(name) = wire::closed_statement_name(message.body()) {
+                        self.statements.remove(&name);
+                    }
+                    self.unsynced = true;
+                }
+                b'B' | b'E' | b'D' | b'H' => self.unsynced = true,
+                _ => {}
+            }
+            out.extend_from_slice(&message.raw);
+        }
+        self.server.write_all(&out).await.map_err(|e| e.to_string())
+    }
+
+    /// The proxy's login for this session on `upstream`, if it has one for its user.
+    fn credentials_for<'a>(&self, upstream: &'a Upstream) -> Option<&'a upstream::Credentials> {
+        let user = self
+            .params
+            .iter()
+            .find(|(name, _)| name == "user")
+            .map(|(_, value)| value.as_str());
+        upstream
+            .rebind_as
+            .as_ref()
+            .filter(|creds| Some(creds.user.as_str()) == user)
+    }
+
+    /// Starts (or drops) the connection to the next upstream opened ahead of a flip.
+    fn get_ready_for(&mut self, next: Option<&Upstream>, idle: bool) {
+        let Some(next) = next else {
+            if let Some(spare) = self.spare.take() {
+                spare.opening.abort();
+            }
+            return;
+        };
+        if self.status.is_none() || self.spare.as_ref().is_some_and(|s| s.addr == next.addr) {
+            return;
+        }
+        let Some(creds) = self.credentials_for(next).cloned() else {
+            return;
+        };
+        let _ = idle;
+        let addr = next.addr.clone();
+        let params = self.params.clone();
+        let statements: Vec<Bytes> = self.statements.values().cloned().collect();
+        let names = self.statements.keys().cloned().collect();
+        let target = addr.clone();
+        let opening =
+            tokio::spawn(
+                async move { upstream::open(&target, &params, &creds, &statements).await },
+            );
+        self.spare = Some(Spare {
+            addr,
+            statements: names,
+            opening,
+        });
+    }
+
+    /// Moves this idle session to `target`: a connection opened ahead is used when there is
+    /// one, else one is opened now; prepared statements are brought in line.
+    async fn rebind(&mut self, target: &Upstream, generation: u64) -> Result<(), String> {
+        let Some(creds) = self.credentials_for(target).cloned() else {
+            return Err("no login for this session's user on the new upstream".into());
+        };
+        let spare = self.spare.take().filter(|s| s.addr == target.addr);
+        let mut conn = None;
+        if let Some(spare) = spare
+            && let Ok(Ok(mut opened)) = spare.opening.await
+        {
+            let mut batch: Vec<Bytes> = self
+                .statements
+                .iter()
+                .filter(|(name, _)| !spare.statements.contains(*name))
+                .map(|(_, parse)| parse.clone())
+                .collect();
+            for gone in spare
+                .statements
+                .iter()
+                .filter(|n| !self.statements.contains_key(*n))
+            {
+                let mut body = vec![b'S'];
+                body.extend_from_slice(gone.as_bytes());
+                body.push(0);
+                batch.push(wire::message(b'C', &body));
+            }
+            if upstream::catch_up(&mut opened, &batch).await.is_ok() {
+                conn = Some(opened);
+            }
+        }
+        let conn = match conn {
+            Some(conn) => conn,
+            None => {
+                let statements: Vec<Bytes> = self.statements.values().cloned().collect();
+                upstream::open(&target.addr, &self.params, &creds, &statements).await?
+            }
+        };
+        let old = std::mem::replace(&mut self.server, conn.stream);
+        let mut old = old;
+        let _ = old.write_all(&wire::message(b'X', &[])).await;
+        drop(old);
+        self.server_addr = conn.addr;
+        if let (Some(client_key), Some(real)) = (self.client_key, conn.key) {
+            cancel::remember(&self.shared, client_key, &self.server_addr, real);
+        }
+        self.generation = generation;
+        let port = self.server.local_addr().ok().map(|a| a.port());
+        self.shared.update(self.id, |info| {
+            info.generation = generation;
+            info.server_port = port;
+        });
+        Ok(())
+    }
+}
