@@ -96,3 +96,14 @@ pub fn via(addr: std::net::SocketAddr, cluster: &Cluster, db: &str) -> Dsn {
     ))
     .expect("a proxy DSN parses")
 }
+
+/// A client for `dsn`; its connection runs on the test's runtime.
+pub async fn connect_dsn(dsn: &Dsn) -> Client {
+    let (client, connection) = tokio_postgres::connect(dsn.expose(), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {dsn}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}

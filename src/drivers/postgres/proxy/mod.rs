@@ -284,6 +284,12 @@ impl ProxyHandle {
     }
 }
 
+impl std::fmt::Debug for ProxyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProxyHandle({} -> {})", self.local, self.upstream().addr)
+    }
+}
+
 impl Drop for ProxyHandle {
     fn drop(&mut self) {
         self.listener.abort();
