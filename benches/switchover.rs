@@ -4,7 +4,9 @@
 //!
 //! Each workload runs 8 writers at full speed and a probe every 10 ms (an insert returning
 //! the server version), with long-lived connections or a new connection per transaction, and
-//! prints the longest client-visible gap, errors, lost and duplicated rows and p99 latency.
+//! prints the longest client-visible gap (the longest time in which no transaction of any
+//! client completed), errors, lost and duplicated rows and p99 latency, and also the longest
+//! time one client waited between two of its own transactions next to its usual interval.
 
 #[path = "../tests/common/pg.rs"]
 mod pg;
@@ -66,7 +68,13 @@ struct ClientLog {
 
 /// The figures of one switch.
 struct Figures {
+    /// The longest time in which no client's transaction completed.
     gap_ms: f64,
+    /// The longest time one client waited between two of its transactions, and its median.
+    stall_ms: f64,
+    /// When that wait ended, in ms after the switch began (negative: before).
+    stall_ended_ms: f64,
+    median_interval_ms: f64,
     errors: usize,
     first_error: Option<String>,
     lost: i64,
@@ -122,9 +130,14 @@ async fn bench() {
 
 fn print_figures(label: &str, f: &Figures) {
     println!(
-        "  {label:<32} longest gap {:>8.1} ms | errors {} | lost {} | duplicated {} | p99 {:.1} ms \
-         | {} acknowledged | versions seen {}",
-        f.gap_ms, f.errors, f.lost, f.duplicated, f.p99_ms, f.acknowledged, f.versions
+        "  {label:<32} longest gap {:>6.1} ms | errors {} | lost {} | duplicated {} | p99 {:.1} ms \
+         | {} acknowledged",
+        f.gap_ms, f.errors, f.lost, f.duplicated, f.p99_ms, f.acknowledged
+    );
+    println!(
+        "    longest wait of one client between two of its transactions {:.1} ms, ended {:+.0} ms \
+         from the switch's start (its usual: {:.1} ms); versions seen {}",
+        f.stall_ms, f.stall_ended_ms, f.median_interval_ms, f.versions
     );
     if let Some(error) = &f.first_error {
         println!("    first error: {error}");
@@ -203,14 +216,22 @@ async fn endpoint_run(workload: Workload) -> Figures {
     let stop = Arc::new(AtomicBool::new(false));
     let clients = start_load(&through, workload, &stop);
     tokio::time::sleep(BEFORE).await;
+    let switch_at = Instant::now();
     let report = rig.act(RunAction::Switchover).await;
     tokio::time::sleep(AFTER).await;
     let logs = stop_load(&stop, clients).await;
-    let mut figures = figures(&logs, &green_dsn).await;
+    let mut figures = figures(&logs, &green_dsn, switch_at).await;
     figures.note = match &report.outcome {
         ActionOutcome::Succeeded => format!(
-            "B5 succeeded; park to resume as the driver measured it: {} ms",
-            report.downtime_ms.unwrap_or_default()
+            "B5 succeeded; park to resume as the driver measured it: {} ms\n      {}",
+            report.downtime_ms.unwrap_or_default(),
+            report
+                .log
+                .iter()
+                .filter(|l| !l.starts_with("sequence "))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n      ")
         ),
         other => format!(
             "B5 did not succeed: {other:?}\n    {}",
@@ -269,7 +290,7 @@ async fn pgbouncer_run(workload: Workload, binary: &Path) -> Figures {
     let switched = started.elapsed();
     tokio::time::sleep(AFTER).await;
     let logs = stop_load(&stop, clients).await;
-    let mut figures = figures(&logs, &green_dsn).await;
+    let mut figures = figures(&logs, &green_dsn, started).await;
     figures.note = format!(
         "PAUSE took {} ms, zero lag (green's confirmed flush) at {} ms, RESUME at {} ms",
         paused.as_millis(),
@@ -488,15 +509,23 @@ async fn stop_load(
 
 /// Gap, errors, lost and duplicated rows (checked on green, the primary after the switch),
 /// and p99 latency.
-async fn figures(logs: &[ClientLog], green: &Dsn) -> Figures {
-    let mut gap = Duration::ZERO;
+async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures {
+    let mut stall = Duration::ZERO;
+    let mut stall_ended = switch_at;
+    let mut intervals: Vec<Duration> = Vec::new();
+    let mut all_done: Vec<Instant> = Vec::new();
     let mut latencies: Vec<Duration> = Vec::new();
     let mut acknowledged: Vec<i64> = Vec::new();
     let mut versions: Vec<String> = Vec::new();
     for log in logs {
         for pair in log.done_at.windows(2) {
-            gap = gap.max(pair[1] - pair[0]);
+            if pair[1] - pair[0] > stall {
+                stall = pair[1] - pair[0];
+                stall_ended = pair[1];
+            }
+            intervals.push(pair[1] - pair[0]);
         }
+        all_done.extend(&log.done_at);
         latencies.extend(&log.latencies);
         acknowledged.extend(&log.acknowledged);
         for v in &log.versions {
@@ -505,6 +534,17 @@ async fn figures(logs: &[ClientLog], green: &Dsn) -> Figures {
             }
         }
     }
+    all_done.sort();
+    let gap = all_done
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default();
+    intervals.sort();
+    let median_interval = intervals
+        .get(intervals.len() / 2)
+        .copied()
+        .unwrap_or_default();
     latencies.sort();
     let p99 = latencies
         .get((latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1)))
@@ -533,6 +573,16 @@ async fn figures(logs: &[ClientLog], green: &Dsn) -> Figures {
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
     Figures {
         gap_ms: gap.as_secs_f64() * 1000.0,
+        stall_ms: stall.as_secs_f64() * 1000.0,
+        stall_ended_ms: stall_ended
+            .saturating_duration_since(switch_at)
+            .as_secs_f64()
+            * 1000.0
+            - switch_at
+                .saturating_duration_since(stall_ended)
+                .as_secs_f64()
+                * 1000.0,
+        median_interval_ms: median_interval.as_secs_f64() * 1000.0,
         errors: errors.len(),
         first_error: errors.first().map(|e| e.to_string()),
         lost,

@@ -39,30 +39,43 @@ pub async fn drop_marker_table(side: &Session) -> Result<(), String> {
         .await
 }
 
-/// Fences writes on blue's database: new sessions start read-only, and client backends other
-/// than the endpoint's (`endpoint_ports`, the local ports of its server connections) and this
-/// session are terminated. Returns how many were terminated.
-pub async fn fence(blue: &Session, endpoint_ports: &[u16]) -> Result<u64, String> {
-    let database = blue.text("SELECT current_database()").await?;
-    blue.execute(&format!(
-        "ALTER DATABASE {} SET default_transaction_read_only = on",
-        ident(&database)
-    ))
-    .await?;
+/// Fences writes on blue's database `database`, in one round trip: new sessions start
+/// read-only, and client backends other than the endpoint's (`endpoint_ports`, the local ports
+/// of its server connections) and this session are terminated. Returns how many were.
+pub async fn fence(blue: &Session, database: &str, endpoint_ports: &[u16]) -> Result<u64, String> {
     let ports: Vec<String> = endpoint_ports.iter().map(u16::to_string).collect();
     let keep = if ports.is_empty() {
         String::new()
     } else {
         format!("AND COALESCE(client_port, -1) NOT IN ({})", ports.join(","))
     };
-    let terminated = blue
-        .text(&format!(
-            "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity
-             WHERE datname = current_database() AND backend_type = 'client backend'
-               AND pid <> pg_backend_pid() {keep}"
-        ))
-        .await?;
-    Ok(terminated.parse().unwrap_or(0))
+    let sql = format!(
+        "ALTER DATABASE {} SET default_transaction_read_only = on;
+         SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity
+         WHERE datname = current_database() AND backend_type = 'client backend'
+           AND pid <> pg_backend_pid() {keep}",
+        ident(database)
+    );
+    let answer = simple_text(blue, &sql, "fencing blue").await?;
+    Ok(answer.parse().unwrap_or(0))
+}
+
+/// The first value of the last row a simple-protocol `sql` returns (several statements, one
+/// round trip).
+async fn simple_text(side: &Session, sql: &str, doing: &str) -> Result<String, String> {
+    let messages = side
+        .client
+        .simple_query(sql)
+        .await
+        .map_err(|e| side.error(doing, &e))?;
+    messages
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        })
+        .ok_or_else(|| format!("{} returned nothing {doing}", side.side))
 }
 
 /// Lifts the fence: blue's database is writable for new sessions again.
@@ -76,17 +89,17 @@ pub async fn unfence(blue: &Session) -> Result<(), String> {
 }
 
 /// Commits a marker row for `run_id` on blue; returns its token and blue's WAL position after
-/// the commit (for the flush confirmation).
+/// the commit, in one round trip.
 pub async fn commit_marker(blue: &Session, run_id: &str) -> Result<(String, String), String> {
     let token = format!("{:016x}", rand::random::<u64>());
-    blue.execute(&format!(
+    let sql = format!(
         "INSERT INTO public.{MARKER_TABLE} (run_id, token) VALUES ({}, {})
-         ON CONFLICT (run_id) DO UPDATE SET token = excluded.token, at = now()",
+         ON CONFLICT (run_id) DO UPDATE SET token = excluded.token, at = now();
+         SELECT pg_current_wal_lsn()::text",
         literal(run_id),
         literal(&token)
-    ))
-    .await?;
-    let lsn = blue.text("SELECT pg_current_wal_lsn()::text").await?;
+    );
+    let lsn = simple_text(blue, &sql, "committing the marker").await?;
     Ok((token, lsn))
 }
 

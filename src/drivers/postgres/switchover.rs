@@ -103,6 +103,10 @@ pub async fn run(
         Err(e) => return not_started(e),
     };
     let blue_up = proxy.upstream();
+    let database = match blue.text("SELECT current_database()").await {
+        Ok(database) => database,
+        Err(e) => return not_started(e),
+    };
     if let Err(e) = quick_flush(&green, true).await {
         return not_started(e);
     }
@@ -123,6 +127,7 @@ pub async fn run(
         &green,
         proxy,
         run_id,
+        &database,
         plan,
         green_up,
         &mut progress,
@@ -178,6 +183,7 @@ async fn critical(
     green: &Session,
     proxy: &ProxyHandle,
     run_id: &str,
+    database: &str,
     plan: &Plan,
     green_up: Upstream,
     progress: &mut Progress,
@@ -193,7 +199,7 @@ async fn critical(
         started.elapsed().as_millis()
     ));
     progress.fenced = true;
-    let terminated = fence::fence(blue, &proxy.upstream_ports()).await?;
+    let terminated = fence::fence(blue, database, &proxy.upstream_ports()).await?;
     log.push(format!(
         "3 writes fenced on blue (new sessions read-only, {terminated} other client backends \
          terminated) at {} ms",
@@ -377,4 +383,28 @@ async fn quick_flush(green: &Session, on: bool) -> Result<(), String> {
 
 fn ms(elapsed: Duration) -> u64 {
     u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_upstream_comes_from_the_dsn_and_never_shows_its_password() {
+        let dsn = Dsn::parse("host=10.0.0.7 port=6543 user=app password=hunter2 dbname=shop")
+            .expect("parses");
+        let upstream = upstream_for(&dsn).expect("an upstream");
+        assert_eq!(upstream.addr, "10.0.0.7:6543");
+        assert_eq!(
+            upstream.rebind_as.as_ref().map(|c| c.user.as_str()),
+            Some("app")
+        );
+        assert!(!format!("{upstream:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_socket_dsn_is_refused_for_the_endpoint() {
+        let dsn = Dsn::parse("host=/var/run/postgresql user=app dbname=shop").expect("parses");
+        assert!(upstream_for(&dsn).is_err());
+    }
 }

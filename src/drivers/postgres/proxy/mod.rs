@@ -37,19 +37,21 @@ pub struct Upstream {
     pub rebind_as: Option<Credentials>,
 }
 
-/// The current upstream, how many times it changed, and the one sessions should get ready for.
+/// The current upstream, and the one sessions should get ready for.
 #[derive(Debug, Clone)]
 struct Route {
     current: Arc<Upstream>,
-    generation: u64,
     next: Option<Arc<Upstream>>,
 }
 
 /// What the proxy knows of one session.
 #[derive(Debug)]
 struct SessionInfo {
+    /// Logged in (a session still logging in cannot write, and moves once it is in).
+    settled: bool,
     idle: bool,
-    generation: u64,
+    /// The upstream (`host:port`) its server connection goes to.
+    upstream: String,
     server_port: Option<u16>,
     kill: Arc<Notify>,
 }
@@ -135,7 +137,6 @@ impl ProxyHandle {
         let shared = Arc::new(Shared {
             route: watch::Sender::new(Route {
                 current: Arc::new(upstream),
-                generation: 0,
                 next: None,
             }),
             parked: watch::Sender::new(false),
@@ -203,8 +204,9 @@ impl ProxyHandle {
             .send_modify(|route| route.next = Some(Arc::new(next)));
     }
 
-    /// Waits until every session is idle; sessions still in a transaction after `grace` are
-    /// terminated (their clients get an error and the transaction rolls back).
+    /// Waits until every logged-in session is idle; sessions still in a transaction after
+    /// `grace` are terminated (their clients get an error and the transaction rolls back).
+    /// Sessions still logging in count as idle: they cannot write before they are held.
     pub async fn wait_idle(&self, grace: Duration) -> Drain {
         let mut deadline = Instant::now() + grace;
         let mut terminated = 0;
@@ -216,7 +218,7 @@ impl ProxyHandle {
                 let sessions = self.shared.sessions();
                 sessions
                     .values()
-                    .map(|s| (s.idle, Arc::clone(&s.kill)))
+                    .map(|s| (s.idle || !s.settled, Arc::clone(&s.kill)))
                     .partition(|(idle, _)| *idle)
             };
             if busy.is_empty() || (terminated > 0 && Instant::now() >= deadline) {
@@ -238,13 +240,11 @@ impl ProxyHandle {
 
     /// Sends every session to `upstream`: idle sessions are re-bound (or closed when the
     /// proxy cannot log in for them), new sessions go there. Waits at most `limit` for the
-    /// sessions to move.
+    /// logged-in sessions to move; those still logging in move as soon as they are in.
     pub async fn flip(&self, upstream: Upstream, limit: Duration) -> Result<Flip, String> {
         let before = self.session_count();
-        let mut generation = 0;
+        let addr = upstream.addr.clone();
         self.shared.route.send_modify(|route| {
-            route.generation += 1;
-            generation = route.generation;
             route.current = Arc::new(upstream);
             route.next = None;
         });
@@ -255,11 +255,12 @@ impl ProxyHandle {
             notified.as_mut().enable();
             let (moved, waiting) = {
                 let sessions = self.shared.sessions();
-                let moved = sessions
+                let moved = sessions.values().filter(|s| s.upstream == addr).count();
+                let waiting = sessions
                     .values()
-                    .filter(|s| s.generation == generation)
+                    .filter(|s| s.settled && s.upstream != addr)
                     .count();
-                (moved, sessions.len() - moved)
+                (moved, waiting)
             };
             if waiting == 0 {
                 return Ok(Flip {

@@ -42,10 +42,7 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
             .await;
         return;
     }
-    let (target, generation) = {
-        let route = shared.route.borrow();
-        (Arc::clone(&route.current), route.generation)
-    };
+    let target = Arc::clone(&shared.route.borrow().current);
     let mut server = match TcpStream::connect(&target.addr).await {
         Ok(server) => server,
         Err(e) => {
@@ -64,8 +61,9 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
     shared.sessions().insert(
         id,
         SessionInfo {
+            settled: false,
             idle: false,
-            generation,
+            upstream: target.addr.clone(),
             server_port: server.local_addr().ok().map(|a| a.port()),
             kill: Arc::clone(&kill),
         },
@@ -77,7 +75,6 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         server,
         server_addr: target.addr.clone(),
         params,
-        generation,
         kill,
         client_key: None,
         status: None,
@@ -87,7 +84,7 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         client_buf: BytesMut::with_capacity(8192),
         server_buf: BytesMut::with_capacity(8192),
         spare: None,
-        reported_idle: false,
+        reported: (false, false),
     };
     if let Err(e) = session.run().await {
         tracing::debug!(session = id, "proxy session ended: {e}");
@@ -122,7 +119,6 @@ struct Session {
     server: TcpStream,
     server_addr: String,
     params: Vec<(String, String)>,
-    generation: u64,
     kill: Arc<Notify>,
     /// The BackendKeyData the client was given at login.
     client_key: Option<BackendKey>,
@@ -137,7 +133,7 @@ struct Session {
     client_buf: BytesMut,
     server_buf: BytesMut,
     spare: Option<Spare>,
-    reported_idle: bool,
+    reported: (bool, bool),
 }
 
 impl Drop for Session {
@@ -164,17 +160,22 @@ impl Session {
         let kill = Arc::clone(&self.kill);
         loop {
             let idle = self.idle();
-            if idle != self.reported_idle {
-                self.reported_idle = idle;
-                self.shared.update(self.id, |info| info.idle = idle);
+            let settled = self.status.is_some();
+            if (settled, idle) != self.reported {
+                self.reported = (settled, idle);
+                self.shared.update(self.id, |info| {
+                    info.settled = settled;
+                    info.idle = idle;
+                });
             }
             let is_parked = *parked.borrow_and_update();
-            let (generation, current, next) = {
+            let (current, next) = {
                 let r = route.borrow_and_update();
-                (r.generation, Arc::clone(&r.current), r.next.clone())
+                (Arc::clone(&r.current), r.next.clone())
             };
-            if is_parked && idle && generation != self.generation {
-                if let Err(e) = self.rebind(&current, generation).await {
+            // Between transactions on an upstream that is no longer current: move.
+            if idle && current.addr != self.server_addr {
+                if let Err(e) = self.rebind(&current).await {
                     tracing::warn!(
                         session = self.id,
                         "session closed at a transaction boundary instead of re-bound: {e}"
@@ -322,7 +323,7 @@ impl Session {
 
     /// Moves this idle session to `target`: a connection opened ahead is used when there is
     /// one, else one is opened now; prepared statements are brought in line.
-    async fn rebind(&mut self, target: &Upstream, generation: u64) -> Result<(), String> {
+    async fn rebind(&mut self, target: &Upstream) -> Result<(), String> {
         let Some(creds) = self.credentials_for(target).cloned() else {
             return Err("no login for this session's user on the new upstream".into());
         };
@@ -366,10 +367,10 @@ impl Session {
         if let (Some(client_key), Some(real)) = (self.client_key, conn.key) {
             cancel::remember(&self.shared, client_key, &self.server_addr, real);
         }
-        self.generation = generation;
         let port = self.server.local_addr().ok().map(|a| a.port());
+        let upstream = self.server_addr.clone();
         self.shared.update(self.id, |info| {
-            info.generation = generation;
+            info.upstream = upstream;
             info.server_port = port;
         });
         Ok(())
