@@ -110,8 +110,11 @@ pub async fn run(
     if let Err(e) = quick_flush(&green, true).await {
         return not_started(e);
     }
-    // Green logins for every session open while the guardrails are checked.
-    proxy.prepare(green_up.clone());
+    // Green logins for every session, opened before anyone waits.
+    let warm = proxy.prepare(green_up.clone()).await;
+    log.push(format!(
+        "{warm} green connections logged in ahead for the endpoint's sessions"
+    ));
     if let Err(e) = guardrails(&blue, &green, names, plan, log).await {
         proxy.resume();
         let _ = quick_flush(&green, false).await;

@@ -13,6 +13,7 @@
 mod cancel;
 mod session;
 pub mod upstream;
+mod warm;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -49,7 +50,10 @@ struct Route {
 struct SessionInfo {
     /// Logged in (a session still logging in cannot write, and moves once it is in).
     settled: bool,
-    idle: bool,
+    /// Its client's startup parameters.
+    params: warm::Params,
+    /// Parked and idle: it reads nothing from its client until resumed.
+    held: bool,
     /// The upstream (`host:port`) its server connection goes to.
     upstream: String,
     server_port: Option<u16>,
@@ -66,6 +70,7 @@ struct Shared {
     changed: Notify,
     cancels: Mutex<HashMap<BackendKey, (String, BackendKey)>>,
     next_id: AtomicU64,
+    warm: warm::Warm,
 }
 
 impl Shared {
@@ -146,6 +151,7 @@ impl ProxyHandle {
             changed: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            warm: warm::Warm::default(),
         });
         let accepting = Arc::clone(&shared);
         let listener = tokio::spawn(async move {
@@ -196,12 +202,15 @@ impl ProxyHandle {
         self.shared.parked.send_replace(true);
     }
 
-    /// Opens, ahead of a flip, a connection to `next` for every session that can be re-bound,
-    /// so the flip itself costs no login.
-    pub fn prepare(&self, next: Upstream) {
+    /// Opens, ahead of a flip, a logged-in connection to `next` for every session that can be
+    /// re-bound, so the flip itself costs no login; once parked, sessions without one open
+    /// their own. Returns how many were opened.
+    pub async fn prepare(&self, next: Upstream) -> usize {
+        let ready = warm::fill(&self.shared, &next).await;
         self.shared
             .route
             .send_modify(|route| route.next = Some(Arc::new(next)));
+        ready
     }
 
     /// Waits until every logged-in session is idle; sessions still in a transaction after
@@ -218,7 +227,7 @@ impl ProxyHandle {
                 let sessions = self.shared.sessions();
                 sessions
                     .values()
-                    .map(|s| (s.idle || !s.settled, Arc::clone(&s.kill)))
+                    .map(|s| (s.held || !s.settled, Arc::clone(&s.kill)))
                     .partition(|(idle, _)| *idle)
             };
             if busy.is_empty() || (terminated > 0 && Instant::now() >= deadline) {
@@ -281,6 +290,7 @@ impl ProxyHandle {
     /// next upstream is forgotten (its connections are closed).
     pub fn resume(&self) {
         self.shared.route.send_modify(|route| route.next = None);
+        self.shared.warm.clear();
         self.shared.parked.send_replace(false);
     }
 }

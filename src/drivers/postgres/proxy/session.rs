@@ -3,16 +3,16 @@
 //! requests awaiting their ReadyForQuery, named prepared statements). Held between
 //! transactions while the proxy is parked, and re-bound to a new upstream there.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
-use super::upstream::{self, ServerConn};
+use super::upstream;
+use super::warm::{self, Spare};
 use super::wire::{self, BackendKey, FirstPacket, Message};
 use super::{SessionInfo, Shared, Upstream, cancel};
 
@@ -58,11 +58,13 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         return;
     }
     let kill = Arc::new(Notify::new());
+    let params: warm::Params = Arc::new(params);
     shared.sessions().insert(
         id,
         SessionInfo {
             settled: false,
-            idle: false,
+            params: Arc::clone(&params),
+            held: false,
             upstream: target.addr.clone(),
             server_port: server.local_addr().ok().map(|a| a.port()),
             kill: Arc::clone(&kill),
@@ -105,20 +107,13 @@ async fn wait_for_gate(shared: &Shared) -> bool {
     )
 }
 
-/// A connection to the next upstream being opened ahead of a flip.
-struct Spare {
-    addr: String,
-    statements: HashSet<String>,
-    opening: JoinHandle<Result<ServerConn, String>>,
-}
-
 struct Session {
     shared: Arc<Shared>,
     id: u64,
     client: TcpStream,
     server: TcpStream,
     server_addr: String,
-    params: Vec<(String, String)>,
+    params: warm::Params,
     kill: Arc<Notify>,
     /// The BackendKeyData the client was given at login.
     client_key: Option<BackendKey>,
@@ -161,17 +156,21 @@ impl Session {
         loop {
             let idle = self.idle();
             let settled = self.status.is_some();
-            if (settled, idle) != self.reported {
-                self.reported = (settled, idle);
+            let is_parked = *parked.borrow_and_update();
+            // Held: parked and idle, so this iteration reads nothing from the client. Only
+            // then does the drain count it, so no transaction starts after the drain.
+            let held = is_parked && idle;
+            if (settled, held) != self.reported {
+                self.reported = (settled, held);
                 self.shared.update(self.id, |info| {
                     info.settled = settled;
-                    info.idle = idle;
+                    info.held = held;
                 });
             }
-            let is_parked = *parked.borrow_and_update();
             let (current, next) = {
                 let r = route.borrow_and_update();
-                (Arc::clone(&r.current), r.next.clone())
+                let next = r.next.clone().filter(|_| is_parked);
+                (Arc::clone(&r.current), next)
             };
             // Between transactions on an upstream that is no longer current: move.
             if idle && current.addr != self.server_addr {
@@ -184,8 +183,7 @@ impl Session {
                 }
                 continue;
             }
-            self.get_ready_for(next.as_deref(), idle);
-            let hold = is_parked && idle;
+            self.get_ready_for(next.as_deref());
             tokio::select! {
                 biased;
                 () = kill.notified() => {
@@ -204,7 +202,7 @@ impl Session {
                     }
                     self.forward_server().await?;
                 }
-                read = self.client.read_buf(&mut self.client_buf), if !hold => {
+                read = self.client.read_buf(&mut self.client_buf), if !held => {
                     if read.map_err(|e| e.to_string())? == 0 {
                         let _ = self.server.write_all(&wire::message(b'X', &[])).await;
                         return Ok(());
@@ -291,7 +289,7 @@ impl Session {
     }
 
     /// Starts (or drops) the connection to the next upstream opened ahead of a flip.
-    fn get_ready_for(&mut self, next: Option<&Upstream>, idle: bool) {
+    fn get_ready_for(&mut self, next: Option<&Upstream>) {
         let Some(next) = next else {
             if let Some(spare) = self.spare.take() {
                 spare.opening.abort();
@@ -301,12 +299,15 @@ impl Session {
         if self.status.is_none() || self.spare.as_ref().is_some_and(|s| s.addr == next.addr) {
             return;
         }
+        if let Some(conn) = self.shared.warm.take(&next.addr, &self.params) {
+            self.spare = Some(Spare::ready(conn));
+            return;
+        }
         let Some(creds) = self.credentials_for(next).cloned() else {
             return;
         };
-        let _ = idle;
         let addr = next.addr.clone();
-        let params = self.params.clone();
+        let params = Arc::clone(&self.params);
         let statements: Vec<Bytes> = self.statements.values().cloned().collect();
         let names = self.statements.keys().cloned().collect();
         let target = addr.clone();
@@ -327,28 +328,22 @@ impl Session {
         let Some(creds) = self.credentials_for(target).cloned() else {
             return Err("no login for this session's user on the new upstream".into());
         };
-        let spare = self.spare.take().filter(|s| s.addr == target.addr);
+        let spare = self
+            .spare
+            .take()
+            .filter(|s| s.addr == target.addr)
+            .or_else(|| {
+                self.shared
+                    .warm
+                    .take(&target.addr, &self.params)
+                    .map(Spare::ready)
+            });
         let mut conn = None;
-        if let Some(spare) = spare
-            && let Ok(Ok(mut opened)) = spare.opening.await
-        {
-            let mut batch: Vec<Bytes> = self
-                .statements
-                .iter()
-                .filter(|(name, _)| !spare.statements.contains(*name))
-                .map(|(_, parse)| parse.clone())
-                .collect();
-            for gone in spare
-                .statements
-                .iter()
-                .filter(|n| !self.statements.contains_key(*n))
+        if let Some(spare) = spare {
+            let batch = spare.catch_up_batch(&self.statements);
+            if let Ok(Ok(mut opened)) = spare.opening.await
+                && upstream::catch_up(&mut opened, &batch).await.is_ok()
             {
-                let mut body = vec![b'S'];
-                body.extend_from_slice(gone.as_bytes());
-                body.push(0);
-                batch.push(wire::message(b'C', &body));
-            }
-            if upstream::catch_up(&mut opened, &batch).await.is_ok() {
                 conn = Some(opened);
             }
         }
