@@ -143,7 +143,10 @@ fn writers(
                 match result {
                     Ok(row) => tally.acknowledged.push(row.get(0)),
                     Err(e) => {
-                        tally.failures.push(format!("insert: {e}"));
+                        tally.failures.push(format!(
+                            "insert: {e}: {:?}",
+                            e.as_db_error().map(|d| d.message())
+                        ));
                         client = None;
                     }
                 }

@@ -53,7 +53,9 @@ pub struct Outcome {
 /// What the critical section got to, so a revert undoes just that.
 #[derive(Debug, Default)]
 struct Progress {
-    fenced: bool,
+    /// When the fence went up (sessions that logged in on blue since took its read-only
+    /// default).
+    fenced: Option<std::time::Instant>,
     flipping: bool,
 }
 
@@ -201,7 +203,7 @@ async fn critical(
         plan.grace.as_millis(),
         started.elapsed().as_millis()
     ));
-    progress.fenced = true;
+    progress.fenced = Some(std::time::Instant::now());
     let terminated = fence::fence(blue, database, &proxy.upstream_ports()).await?;
     log.push(format!(
         "3 writes fenced on blue (new sessions read-only, {terminated} other client backends \
@@ -249,14 +251,17 @@ async fn revert(
         }
         log.push("revert: endpoint back on blue".into());
     }
-    if progress.fenced {
+    if let Some(fenced_at) = progress.fenced {
         // A fresh session: the timeout may have cut the old one off mid-statement.
         let unfence = async {
             let blue = session::connect(blue_dsn, "blue").await?;
             fence::unfence(&blue).await
         };
         match tokio::time::timeout(REVERT_LIMIT, unfence).await {
-            Ok(Ok(())) => log.push("revert: blue unfenced, writable again".into()),
+            Ok(Ok(())) => {
+                proxy.relogin_since(fenced_at);
+                log.push("revert: blue unfenced, writable again".into());
+            }
             Ok(Err(e)) => failed.push(e),
             Err(_) => failed.push("blue did not answer the unfence".into()),
         }

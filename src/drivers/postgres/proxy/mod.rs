@@ -43,6 +43,9 @@ pub struct Upstream {
 struct Route {
     current: Arc<Upstream>,
     next: Option<Arc<Upstream>>,
+    /// Sessions whose login ran into this span log in again at their next idle moment (a
+    /// session that logged in while blue was fenced took its read-only default).
+    relogin: Option<(std::time::Instant, std::time::Instant)>,
 }
 
 /// What the proxy knows of one session.
@@ -71,6 +74,8 @@ struct Shared {
     cancels: Mutex<HashMap<BackendKey, (String, BackendKey)>>,
     next_id: AtomicU64,
     warm: warm::Warm,
+    /// Sessions closed because they could not be re-bound, so far.
+    not_rebound: AtomicU64,
 }
 
 impl Shared {
@@ -112,7 +117,7 @@ pub struct Drain {
 /// How a flip went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flip {
-    /// Sessions moved to the new upstream without the client noticing.
+    /// Sessions on the new upstream (re-bound without the client noticing, or new there).
     pub rebound: usize,
     /// Sessions closed at a transaction boundary instead (their clients reconnect).
     pub closed: usize,
@@ -143,6 +148,7 @@ impl ProxyHandle {
             route: watch::Sender::new(Route {
                 current: Arc::new(upstream),
                 next: None,
+                relogin: None,
             }),
             parked: watch::Sender::new(false),
             shutdown: watch::Sender::new(false),
@@ -152,6 +158,7 @@ impl ProxyHandle {
             cancels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             warm: warm::Warm::default(),
+            not_rebound: AtomicU64::new(0),
         });
         let accepting = Arc::clone(&shared);
         let listener = tokio::spawn(async move {
@@ -251,7 +258,7 @@ impl ProxyHandle {
     /// proxy cannot log in for them), new sessions go there. Waits at most `limit` for the
     /// logged-in sessions to move; those still logging in move as soon as they are in.
     pub async fn flip(&self, upstream: Upstream, limit: Duration) -> Result<Flip, String> {
-        let before = self.session_count();
+        let closed_before = self.shared.not_rebound.load(Ordering::Relaxed);
         let addr = upstream.addr.clone();
         self.shared.route.send_modify(|route| {
             route.current = Arc::new(upstream);
@@ -272,9 +279,10 @@ impl ProxyHandle {
                 (moved, waiting)
             };
             if waiting == 0 {
+                let closed = self.shared.not_rebound.load(Ordering::Relaxed) - closed_before;
                 return Ok(Flip {
                     rebound: moved,
-                    closed: before.saturating_sub(moved),
+                    closed: usize::try_from(closed).unwrap_or(usize::MAX),
                 });
             }
             if Instant::now() >= deadline {
@@ -284,6 +292,16 @@ impl ProxyHandle {
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
+    }
+
+    /// Sessions whose login completed after `since` but began before now log in again, on the
+    /// current upstream, at their next idle moment: once a fence is lifted, none keeps the
+    /// read-only default it took while the fence stood.
+    pub fn relogin_since(&self, since: std::time::Instant) {
+        let until = std::time::Instant::now();
+        self.shared
+            .route
+            .send_modify(|route| route.relogin = Some((since, until)));
     }
 
     /// New connections go through again and held sessions carry on; a prepared but unused

@@ -35,14 +35,13 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
             }
         }
     };
-    if !wait_for_gate(&shared).await {
+    let Some(target) = wait_for_gate(&shared).await else {
         let text = "the database is switching over and did not reopen in time; try again";
         let _ = client
             .write_all(&wire::error_response("FATAL", "57P03", text))
             .await;
         return;
-    }
-    let target = Arc::clone(&shared.route.borrow().current);
+    };
     let mut server = match TcpStream::connect(&target.addr).await {
         Ok(server) => server,
         Err(e) => {
@@ -87,6 +86,8 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         server_buf: BytesMut::with_capacity(8192),
         spare: None,
         reported: (false, false),
+        connected_at: std::time::Instant::now(),
+        logged_in_at: None,
     };
     if let Err(e) = session.run().await {
         tracing::debug!(session = id, "proxy session ended: {e}");
@@ -98,13 +99,31 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
 }
 
 /// Waits while the proxy is parked, at most its park limit; false when the limit ran out.
-async fn wait_for_gate(shared: &Shared) -> bool {
+/// Where a new connection goes: the current upstream, or while parked the next one when it
+/// is known (the login happens during the park, and the session is held once in, so its first
+/// query runs as soon as the proxy resumes). Otherwise it waits, at most the park limit.
+async fn wait_for_gate(shared: &Shared) -> Option<Arc<Upstream>> {
     let mut parked = shared.parked.subscribe();
-    let open = parked.wait_for(|parked| !*parked);
-    matches!(
-        tokio::time::timeout(shared.park_limit, open).await,
-        Ok(Ok(_))
-    )
+    let mut route = shared.route.subscribe();
+    let deadline = tokio::time::Instant::now() + shared.park_limit;
+    loop {
+        let is_parked = *parked.borrow_and_update();
+        {
+            let r = route.borrow_and_update();
+            match (&r.next, is_parked) {
+                (_, false) => return Some(Arc::clone(&r.current)),
+                (Some(next), true) => return Some(Arc::clone(next)),
+                (None, true) => {}
+            }
+        }
+        let changed = async {
+            tokio::select! {
+                _ = parked.changed() => {}
+                _ = route.changed() => {}
+            }
+        };
+        tokio::time::timeout_at(deadline, changed).await.ok()?;
+    }
 }
 
 struct Session {
@@ -129,6 +148,10 @@ struct Session {
     server_buf: BytesMut,
     spare: Option<Spare>,
     reported: (bool, bool),
+    /// When the client's own login began, and completed (none once the proxy logged it in
+    /// again).
+    connected_at: std::time::Instant,
+    logged_in_at: Option<std::time::Instant>,
 }
 
 impl Drop for Session {
@@ -167,14 +190,26 @@ impl Session {
                     info.held = held;
                 });
             }
-            let (current, next) = {
+            let (current, next, relogin, waits_on_next) = {
                 let r = route.borrow_and_update();
+                // Logged in on the next upstream during a park: it stays there for the flip.
+                let waits_on_next =
+                    is_parked && r.next.as_ref().is_some_and(|n| n.addr == self.server_addr);
                 let next = r.next.clone().filter(|_| is_parked);
-                (Arc::clone(&r.current), next)
+                let relogin = matches!(
+                    (r.relogin, self.logged_in_at),
+                    (Some((from, until)), Some(login)) if login >= from && self.connected_at <= until
+                );
+                (Arc::clone(&r.current), next, relogin, waits_on_next)
             };
             // Between transactions on an upstream that is no longer current: move.
-            if idle && current.addr != self.server_addr {
+            let moved_on = current.addr != self.server_addr && !waits_on_next;
+            if idle && (moved_on || relogin) {
+                self.logged_in_at = None;
                 if let Err(e) = self.rebind(&current).await {
+                    self.shared
+                        .not_rebound
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(
                         session = self.id,
                         "session closed at a transaction boundary instead of re-bound: {e}"
@@ -223,6 +258,9 @@ impl Session {
         for Message { tag, raw } in messages {
             match tag {
                 b'Z' if raw.len() == 6 => {
+                    if self.status.is_none() {
+                        self.logged_in_at = Some(std::time::Instant::now());
+                    }
                     self.status = Some(raw[5]);
                     self.outstanding = self.outstanding.saturating_sub(1);
                 }
@@ -275,19 +313,6 @@ impl Session {
         self.server.write_all(&out).await.map_err(|e| e.to_string())
     }
 
-    /// The proxy's login for this session on `upstream`, if it has one for its user.
-    fn credentials_for<'a>(&self, upstream: &'a Upstream) -> Option<&'a upstream::Credentials> {
-        let user = self
-            .params
-            .iter()
-            .find(|(name, _)| name == "user")
-            .map(|(_, value)| value.as_str());
-        upstream
-            .rebind_as
-            .as_ref()
-            .filter(|creds| Some(creds.user.as_str()) == user)
-    }
-
     /// Starts (or drops) the connection to the next upstream opened ahead of a flip.
     fn get_ready_for(&mut self, next: Option<&Upstream>) {
         let Some(next) = next else {
@@ -296,14 +321,17 @@ impl Session {
             }
             return;
         };
-        if self.status.is_none() || self.spare.as_ref().is_some_and(|s| s.addr == next.addr) {
+        if self.status.is_none()
+            || self.server_addr == next.addr
+            || self.spare.as_ref().is_some_and(|s| s.addr == next.addr)
+        {
             return;
         }
         if let Some(conn) = self.shared.warm.take(&next.addr, &self.params) {
             self.spare = Some(Spare::ready(conn));
             return;
         }
-        let Some(creds) = self.credentials_for(next).cloned() else {
+        let Some(creds) = warm::login_for(next, &self.params) else {
             return;
         };
         let addr = next.addr.clone();
@@ -325,7 +353,7 @@ impl Session {
     /// Moves this idle session to `target`: a connection opened ahead is used when there is
     /// one, else one is opened now; prepared statements are brought in line.
     async fn rebind(&mut self, target: &Upstream) -> Result<(), String> {
-        let Some(creds) = self.credentials_for(target).cloned() else {
+        let Some(creds) = warm::login_for(target, &self.params) else {
             return Err("no login for this session's user on the new upstream".into());
         };
         let spare = self

@@ -41,8 +41,22 @@ impl Warm {
     }
 }
 
-/// Opens one warm connection to `next` per logged-in session (with the proxy's login for its
-/// user), all at once; returns how many are ready.
+/// The proxy's login on `upstream` for a session with startup `params`, if it has one for
+/// the session's user.
+pub(super) fn login_for(upstream: &Upstream, params: &Params) -> Option<upstream::Credentials> {
+    let user = params
+        .iter()
+        .find(|(name, _)| name == "user")
+        .map(|(_, value)| value.as_str());
+    upstream
+        .rebind_as
+        .clone()
+        .filter(|creds| Some(creds.user.as_str()) == user)
+}
+
+/// Opens one warm connection to `next` per session, logged in or logging in (with the proxy's
+/// login for its user), all at once; returns how many are ready. Sessions that end before the
+/// flip leave theirs to sessions with the same login (short-lived connections).
 pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
     let Some(creds) = next.rebind_as.clone() else {
         return 0;
@@ -50,7 +64,6 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
     let wanted: Vec<Params> = shared
         .sessions()
         .values()
-        .filter(|s| s.settled)
         .map(|s| Arc::clone(&s.params))
         .filter(|params| {
             params
