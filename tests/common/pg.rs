@@ -70,3 +70,40 @@ pub async fn create_db(cluster: &Cluster, db: &str) {
 pub async fn count(client: &Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)
 }
+
+/// Gives `green`'s superuser `blue`'s password, as a real migration copies roles: clients
+/// that log in through the switchover endpoint keep one password across the flip.
+pub async fn same_password(green: &Cluster, blue: &Cluster) {
+    let password = dsn(blue, "postgres").password().expect("a password");
+    connect(green, "postgres")
+        .await
+        .batch_execute(&format!(
+            "ALTER ROLE {} PASSWORD '{password}'",
+            lockstep::drivers::postgres::cluster::SUPERUSER
+        ))
+        .await
+        .expect("green takes blue's password");
+}
+
+/// A DSN for `db` through the proxy at `addr`, with `cluster`'s credentials.
+pub fn via(addr: std::net::SocketAddr, cluster: &Cluster, db: &str) -> Dsn {
+    let password = dsn(cluster, db).password().expect("a password");
+    Dsn::parse(&format!(
+        "host={} port={} user={} password={password} dbname={db}",
+        addr.ip(),
+        addr.port(),
+        lockstep::drivers::postgres::cluster::SUPERUSER
+    ))
+    .expect("a proxy DSN parses")
+}
+
+/// A client for `dsn`; its connection runs on the test's runtime.
+pub async fn connect_dsn(dsn: &Dsn) -> Client {
+    let (client, connection) = tokio_postgres::connect(dsn.expose(), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {dsn}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}

@@ -21,6 +21,12 @@ pub struct Rig {
 
 impl Rig {
     pub fn new(blue: Dsn, green: Dsn, run_id: &str) -> Rig {
+        Rig::with(blue, green, run_id, |_| {})
+    }
+
+    /// A rig whose target is adjusted by `adjust` (an endpoint, a timeout) before it is
+    /// registered.
+    pub fn with(blue: Dsn, green: Dsn, run_id: &str, adjust: impl FnOnce(&mut PgTarget)) -> Rig {
         let dir = TempDir::new().expect("temp dir");
         let path = dir.path().join("lockstep.db");
         lockstep::engine::store::Store::create(
@@ -36,6 +42,7 @@ impl Rig {
         if let Ok(bin) = lockstep::drivers::postgres::cluster::Binaries::on_path() {
             target.pg_dump = bin.bin_dir.join("pg_dump");
         }
+        adjust(&mut target);
         driver.register(&format!("{}/{}", SERVICE.0, SERVICE.1), target);
         Rig {
             driver,

@@ -1,20 +1,22 @@
 //! Real blue/green on PostgreSQL (issue 6): logical replication from blue to green (B1–B4),
-//! lag per slot, row counts and schema drift, and the replication objects' cleanup (B7/B8).
-//!
-//! Not built yet: the switchover (B5) through lockstep's own client endpoint. Until it is,
-//! B5 reverts at once and says so; blue keeps serving.
+//! lag per slot, row counts and schema drift, the switchover (B5) through lockstep's own client
+//! endpoint ([`proxy`]), and the replication objects' cleanup (B7/B8).
 
 pub mod cleanup;
 pub mod cluster;
 pub mod dsn;
+pub mod fence;
 pub mod observe;
 pub mod prereq;
 pub mod provision;
+pub mod proxy;
 pub mod sequences;
 pub mod session;
+pub mod switchover;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -41,6 +43,13 @@ pub struct PgTarget {
     pub pg_dump: PathBuf,
     /// How long B2 waits for the initial copy of every table.
     pub sync_limit: Duration,
+    /// The client endpoint clients reach the service through; B5 moves it to green. Without
+    /// one, B5 reverts at once.
+    pub endpoint: Option<Arc<proxy::ProxyHandle>>,
+    /// Overrides the run's switchover timeout (B5), when set.
+    pub switchover_timeout: Option<Duration>,
+    /// How long B5 lets busy sessions reach a transaction boundary before terminating them.
+    pub drain_grace: Duration,
 }
 
 impl PgTarget {
@@ -53,6 +62,9 @@ impl PgTarget {
             green,
             pg_dump: PathBuf::from("pg_dump"),
             sync_limit: Duration::from_secs(600),
+            endpoint: None,
+            switchover_timeout: None,
+            drain_grace: Duration::from_secs(5),
         }
     }
 }
@@ -100,18 +112,7 @@ impl PostgresDriver {
                 Ok(green) => provision::vacuum_analyze(&green, &mut log).await,
                 Err(e) => Err(e),
             },
-            RunAction::Switchover => {
-                let mut report = ActionReport::succeeded(
-                    vec!["the postgres driver's switchover endpoint is not built yet".into()],
-                    ms(started),
-                );
-                report.outcome = ActionOutcome::Reverted {
-                    reason: "switchover through lockstep's endpoint is not built yet (issue 6); \
-                             nothing was fenced, blue keeps serving"
-                        .into(),
-                };
-                return report;
-            }
+            RunAction::Switchover => return switchover(target, run, &names, started).await,
             RunAction::PostSwitchover => {
                 log.push("no extension was disabled in B1: nothing to re-enable".into());
                 Ok(())
@@ -150,10 +151,64 @@ async fn prerequisites(target: &PgTarget, started: Instant) -> ActionReport {
     }
 }
 
+async fn switchover(
+    target: &PgTarget,
+    run: &RunSpec,
+    names: &Names,
+    started: Instant,
+) -> ActionReport {
+    let scrub = |text: &str| target.green.scrub(&target.blue.scrub(text));
+    let Some(endpoint) = &target.endpoint else {
+        let mut report = ActionReport::succeeded(
+            vec!["no client endpoint is registered for this service".into()],
+            ms(started),
+        );
+        report.outcome = ActionOutcome::Reverted {
+            reason: "no client endpoint (lockstep's proxy) is registered for this service, so \
+                     clients cannot be moved; nothing was fenced, blue keeps serving"
+                .into(),
+        };
+        return report;
+    };
+    let plan = switchover::Plan {
+        timeout: target
+            .switchover_timeout
+            .unwrap_or(Duration::from_secs(u64::from(
+                run.config.switchover_timeout_s,
+            ))),
+        grace: target.drain_grace,
+        lag_threshold_bytes: run.config.lag_threshold_bytes,
+        long_txn_limit: Duration::from_secs(u64::from(run.config.long_txn_limit_s)),
+    };
+    let mut log = Vec::new();
+    let outcome = switchover::run(
+        &target.blue,
+        &target.green,
+        endpoint,
+        names,
+        &run.run_id,
+        &plan,
+        &mut log,
+    )
+    .await;
+    let log: Vec<String> = log.iter().map(|l| scrub(l)).collect();
+    let mut report = ActionReport::succeeded(log, ms(started));
+    report.downtime_ms = outcome.downtime_ms;
+    if let Err(reason) = outcome.result {
+        report.outcome = ActionOutcome::Reverted {
+            reason: scrub(&reason),
+        };
+    }
+    report
+}
+
 async fn provision(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
     let blue = session::connect(&target.blue, "blue").await?;
     let green = session::connect(&target.green, "green").await?;
+    // Before the schema copy and the subscription, so both sides have it and it replicates.
+    fence::create_marker_table(&blue).await?;
     provision::copy_schema(&target.pg_dump, &target.blue, &green, log).await?;
+    fence::create_marker_table(&green).await?;
     provision::publish(&blue, names, log).await?;
     let blue_from_green = target.blue_from_green.as_ref().unwrap_or(&target.blue);
     provision::subscribe(&green, blue_from_green, names, log).await?;
@@ -162,11 +217,15 @@ async fn provision(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> R
 
 async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
     match session::connect(&target.green, "green").await {
-        Ok(green) => cleanup::drop_subscription(&green, names, log).await?,
+        Ok(green) => {
+            cleanup::drop_subscription(&green, names, log).await?;
+            fence::drop_marker_table(&green).await?;
+        }
         Err(e) => log.push(format!("{e}: its subscription is left to green's removal")),
     }
     let blue = session::connect(&target.blue, "blue").await?;
-    cleanup::drop_publication_and_slot(&blue, names, log).await
+    cleanup::drop_publication_and_slot(&blue, names, log).await?;
+    fence::drop_marker_table(&blue).await
 }
 
 impl Driver for PostgresDriver {

@@ -14,15 +14,20 @@ pub struct Session {
 }
 
 /// Connects to `dsn`; the connection runs on its own task until the client is dropped.
+/// lockstep's own sessions are writable even where B5 fenced blue's database read-only.
 pub async fn connect(dsn: &Dsn, side: &'static str) -> Result<Session, String> {
-    let (client, connection) = tokio_postgres::connect(dsn.expose(), NoTls)
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot connect to {side} ({dsn}): {}",
-                dsn.scrub(&describe(&e))
-            )
-        })?;
+    let mut config = dsn.config()?;
+    let options = match config.get_options() {
+        Some(given) => format!("{given} -c default_transaction_read_only=off"),
+        None => "-c default_transaction_read_only=off".to_string(),
+    };
+    config.options(&options);
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| {
+        format!(
+            "cannot connect to {side} ({dsn}): {}",
+            dsn.scrub(&describe(&e))
+        )
+    })?;
     tokio::spawn(async move {
         let _ = connection.await;
     });

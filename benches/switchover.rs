@@ -1,0 +1,595 @@
+//! `cargo bench --bench switchover`: a real PostgreSQL 15 → 17 switchover under load, through
+//! lockstep's endpoint and, in the same run, the classic way through PgBouncer (transaction
+//! pooling: PAUSE, wait for zero lag, copy sequences, point at green, RELOAD, RESUME).
+//!
+//! Each workload runs 8 writers at full speed and a probe every 10 ms (an insert returning
+//! the server version), with long-lived connections or a new connection per transaction, and
+//! prints the longest client-visible gap (the longest time in which no transaction of any
+//! client completed), errors, lost and duplicated rows and p99 latency, and also the longest
+//! time one client waited between two of its own transactions next to its usual interval.
+
+#[path = "../tests/common/pg.rs"]
+mod pg;
+#[path = "../tests/common/pg_run.rs"]
+mod pg_run;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use lockstep::drivers::Driver;
+use lockstep::drivers::postgres::cluster::{Cluster, SUPERUSER};
+use lockstep::drivers::postgres::dsn::Dsn;
+use lockstep::drivers::postgres::provision::Names;
+use lockstep::drivers::postgres::proxy::ProxyHandle;
+use lockstep::drivers::postgres::switchover::upstream_for;
+use lockstep::drivers::postgres::{fence, sequences, session};
+use lockstep::model::run::{ActionOutcome, RunAction, SubscriptionHealth};
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+const WRITERS: usize = 8;
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+const BEFORE: Duration = Duration::from_millis(1500);
+const AFTER: Duration = Duration::from_millis(1500);
+const PROBE_WRITER: i32 = 100;
+
+const SCHEMA: &str = "
+CREATE TABLE bench_rows (id bigserial PRIMARY KEY, writer int NOT NULL, n bigint NOT NULL,
+                         at timestamptz NOT NULL DEFAULT now());
+CREATE INDEX bench_rows_writer_n ON bench_rows (writer, n);
+INSERT INTO bench_rows (writer, n) SELECT -1, g FROM generate_series(1, 10000) g;";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    LongLived,
+    PerTransaction,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::LongLived => "long-lived connections",
+            Workload::PerTransaction => "a new connection per transaction",
+        }
+    }
+}
+
+/// What one client saw.
+#[derive(Default)]
+struct ClientLog {
+    done_at: Vec<Instant>,
+    latencies: Vec<Duration>,
+    errors: Vec<String>,
+    acknowledged: Vec<i64>,
+    versions: Vec<String>,
+}
+
+/// The figures of one switch.
+struct Figures {
+    /// The longest time in which no client's transaction completed.
+    gap_ms: f64,
+    /// The longest time one client waited between two of its transactions, and its median.
+    stall_ms: f64,
+    /// When that wait ended, in ms after the switch began (negative: before).
+    stall_ended_ms: f64,
+    median_interval_ms: f64,
+    errors: usize,
+    first_error: Option<String>,
+    lost: i64,
+    duplicated: i64,
+    p99_ms: f64,
+    acknowledged: usize,
+    versions: String,
+    note: String,
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let pgbouncer = which("pgbouncer");
+    if pgbouncer.is_none() {
+        println!(
+            "PgBouncer is missing: install it with `apt-get install pgbouncer` (Debian) to \
+             compare; the endpoint's figures follow alone."
+        );
+    }
+    println!(
+        "switchover PostgreSQL 15 -> 17: {WRITERS} writers at full speed + a probe every 10 ms"
+    );
+    for workload in [Workload::LongLived, Workload::PerTransaction] {
+        println!("\n== {}", workload.name());
+        let ours = endpoint_run(workload).await;
+        print_figures("lockstep endpoint", &ours);
+        let Some(pgbouncer) = &pgbouncer else {
+            continue;
+        };
+        let classic = pgbouncer_run(workload, pgbouncer).await;
+        print_figures("PgBouncer (transaction pooling)", &classic);
+        let ratio = ours.gap_ms / classic.gap_ms.max(0.001);
+        let targets = ours.gap_ms <= 50.0
+            && ours.errors == 0
+            && ours.lost == 0
+            && ours.duplicated == 0
+            && ratio <= 0.15;
+        println!(
+            "  ratio endpoint/PgBouncer gap: {ratio:.3} (target <= 0.15); targets (gap <= 50 ms, \
+             0 errors, 0 lost/dup, ratio): {}",
+            if targets { "met" } else { "NOT met" }
+        );
+    }
+}
+
+fn print_figures(label: &str, f: &Figures) {
+    println!(
+        "  {label:<32} longest gap {:>6.1} ms | errors {} | lost {} | duplicated {} | p99 {:.1} ms \
+         | {} acknowledged",
+        f.gap_ms, f.errors, f.lost, f.duplicated, f.p99_ms, f.acknowledged
+    );
+    println!(
+        "    longest wait of one client between two of its transactions {:.1} ms, ended {:+.0} ms \
+         from the switch's start (its usual: {:.1} ms); versions seen {}",
+        f.stall_ms, f.stall_ended_ms, f.median_interval_ms, f.versions
+    );
+    if let Some(error) = &f.first_error {
+        println!("    first error: {error}");
+    }
+    if !f.note.is_empty() {
+        println!("    {}", f.note);
+    }
+}
+
+/// Blue with the schema, green empty with blue's password, replication running and caught up
+/// (B1–B3 through the driver), and a rig whose target `adjust` sets up; returns green's DSN.
+async fn replicated(
+    blue: &Cluster,
+    green: &Cluster,
+    run_id: &str,
+    adjust: impl FnOnce(&mut lockstep::drivers::postgres::PgTarget),
+) -> (Dsn, pg_run::Rig) {
+    pg::create_db(blue, "shop").await;
+    pg::create_db(green, "shop").await;
+    pg::same_password(green, blue).await;
+    pg::connect(blue, "shop")
+        .await
+        .batch_execute(SCHEMA)
+        .await
+        .expect("blue schema");
+    let password = pg::dsn(blue, "shop").password().expect("a password");
+    let green_dsn = Dsn::parse(&format!(
+        "host=127.0.0.1 port={} user={SUPERUSER} password={password} dbname=shop",
+        green.port()
+    ))
+    .expect("green DSN");
+    let rig = pg_run::Rig::with(pg::dsn(blue, "shop"), green_dsn.clone(), run_id, adjust);
+    for action in [
+        RunAction::Prerequisites,
+        RunAction::Provision,
+        RunAction::VacuumAnalyze,
+    ] {
+        let report = rig.act(action).await;
+        assert!(report.is_success(), "{}: {report:?}", action.as_str());
+    }
+    for _ in 0..300 {
+        let seen = rig
+            .driver
+            .observe(&rig.spec, pg_run::now())
+            .await
+            .expect("observe");
+        if seen.subscription == SubscriptionHealth::Streaming
+            && seen.row_count_mismatches.is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (green_dsn, rig)
+}
+
+/// The switch through lockstep's endpoint: B5 of the postgres driver.
+async fn endpoint_run(workload: Workload) -> Figures {
+    let (blue, green) = (pg::blue(), pg::green());
+    let blue_dsn = pg::dsn(&blue, "shop");
+    let proxy = Arc::new(
+        ProxyHandle::start(
+            "127.0.0.1:0",
+            upstream_for(&blue_dsn).expect("blue as upstream"),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("the endpoint starts"),
+    );
+    let endpoint = Arc::clone(&proxy);
+    let (green_dsn, rig) = replicated(&blue, &green, "bench-endpoint", move |target| {
+        target.endpoint = Some(endpoint);
+    })
+    .await;
+    let through = pg::via(proxy.local_addr(), &blue, "shop");
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = start_load(&through, workload, &stop);
+    tokio::time::sleep(BEFORE).await;
+    let switch_at = Instant::now();
+    let report = rig.act(RunAction::Switchover).await;
+    tokio::time::sleep(AFTER).await;
+    let logs = stop_load(&stop, clients).await;
+    let mut figures = figures(&logs, &green_dsn, switch_at).await;
+    figures.note = match &report.outcome {
+        ActionOutcome::Succeeded => format!(
+            "B5 succeeded; park to resume as the driver measured it: {} ms\n      {}",
+            report.downtime_ms.unwrap_or_default(),
+            report
+                .log
+                .iter()
+                .filter(|l| !l.starts_with("sequence "))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n      ")
+        ),
+        other => format!(
+            "B5 did not succeed: {other:?}\n    {}",
+            report.log.join("\n    ")
+        ),
+    };
+    figures
+}
+
+/// The classic switch: PgBouncer in transaction pooling in front of blue; PAUSE, wait for zero
+/// lag, copy sequences, point it at green, RELOAD, RESUME.
+async fn pgbouncer_run(workload: Workload, binary: &Path) -> Figures {
+    let (blue, green) = (pg::blue(), pg::green());
+    let (green_dsn, rig) = replicated(&blue, &green, "bench-pgbouncer", |_| {}).await;
+    let password = pg::dsn(&blue, "shop").password().expect("a password");
+    let bouncer = PgBouncer::start(binary, blue.port(), &password);
+    let through = Dsn::parse(&format!(
+        "host=127.0.0.1 port={} user={SUPERUSER} password={password} dbname=shop",
+        bouncer.port
+    ))
+    .expect("PgBouncer DSN");
+    let admin = pg::connect_dsn(
+        &Dsn::parse(&format!(
+            "host=127.0.0.1 port={} user={SUPERUSER} password={password} dbname=pgbouncer",
+            bouncer.port
+        ))
+        .expect("admin DSN"),
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = start_load(&through, workload, &stop);
+    tokio::time::sleep(BEFORE).await;
+
+    let blue_session = session::connect(&pg::dsn(&blue, "shop"), "blue")
+        .await
+        .expect("blue");
+    let green_session = session::connect(&green_dsn, "green").await.expect("green");
+    let slot = Names::for_run(&rig.spec.run_id).subscription;
+    let started = Instant::now();
+    admin.simple_query("PAUSE").await.expect("PAUSE");
+    let paused = started.elapsed();
+    let lsn = blue_session
+        .text("SELECT pg_current_wal_lsn()::text")
+        .await
+        .expect("blue's position");
+    fence::await_flush(&blue_session, &slot, &lsn)
+        .await
+        .expect("zero lag");
+    let flushed = started.elapsed();
+    sequences::sync_sequences(&blue_session, &green_session)
+        .await
+        .expect("sequences");
+    bouncer.point_at(green.port());
+    admin.simple_query("RELOAD").await.expect("RELOAD");
+    admin.simple_query("RESUME").await.expect("RESUME");
+    let switched = started.elapsed();
+    tokio::time::sleep(AFTER).await;
+    let logs = stop_load(&stop, clients).await;
+    let mut figures = figures(&logs, &green_dsn, started).await;
+    figures.note = format!(
+        "PAUSE took {} ms, zero lag (green's confirmed flush) at {} ms, RESUME at {} ms",
+        paused.as_millis(),
+        flushed.as_millis(),
+        switched.as_millis()
+    );
+    figures
+}
+
+/// A PgBouncer of our own, on a free port, run as the clusters' user; killed when dropped.
+struct PgBouncer {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+    password: String,
+    owner: Option<(u32, u32)>,
+}
+
+impl PgBouncer {
+    fn start(binary: &Path, upstream_port: u16, password: &str) -> PgBouncer {
+        let dir = tempfile::TempDir::new().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let owner = cluster_user();
+        let mut bouncer = PgBouncer {
+            child: std::process::Command::new("true").spawn().expect("true"),
+            dir,
+            port,
+            password: password.to_string(),
+            owner,
+        };
+        bouncer.write_config(upstream_port);
+        let mut command = std::process::Command::new(binary);
+        command.arg(bouncer.dir.path().join("pgbouncer.ini"));
+        if let Some((uid, gid)) = owner {
+            command.uid(uid).gid(gid);
+        }
+        bouncer.child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("pgbouncer starts");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return bouncer;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(bouncer.dir.path().join("pgbouncer.log"));
+        panic!("pgbouncer did not listen on {port}: {log:?}");
+    }
+
+    fn write_config(&self, upstream_port: u16) {
+        let dir = self.dir.path();
+        let ini = format!(
+            "[databases]\nshop = host=127.0.0.1 port={upstream_port} dbname=shop\n\n\
+             [pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {}\nunix_socket_dir =\n\
+             auth_type = scram-sha-256\nauth_file = {}\npool_mode = transaction\n\
+             max_client_conn = 500\ndefault_pool_size = 20\nadmin_users = {SUPERUSER}\n\
+             logfile = {}\npidfile = {}\n",
+            self.port,
+            dir.join("userlist.txt").display(),
+            dir.join("pgbouncer.log").display(),
+            dir.join("pgbouncer.pid").display()
+        );
+        let files = [
+            ("pgbouncer.ini", ini),
+            (
+                "userlist.txt",
+                format!("\"{SUPERUSER}\" \"{}\"\n", self.password),
+            ),
+        ];
+        for (name, text) in files {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("pgbouncer files");
+            if let Some((uid, gid)) = self.owner {
+                let _ = std::os::unix::fs::chown(&path, Some(uid), Some(gid));
+            }
+        }
+        if let Some((uid, gid)) = self.owner {
+            let _ = std::os::unix::fs::chown(dir, Some(uid), Some(gid));
+        }
+    }
+
+    /// Rewrites its ini so `shop` points at `port` (RELOAD makes it take effect).
+    fn point_at(&self, port: u16) {
+        self.write_config(port);
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The user PostgreSQL clusters run as when we are root (PgBouncer refuses root too).
+fn cluster_user() -> Option<(u32, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self").ok()?.uid() != 0 {
+        return None;
+    }
+    let wanted = std::env::var("LOCKSTEP_PG_USER").unwrap_or_else(|_| "postgres".into());
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.first() == Some(&wanted.as_str()) && fields.len() > 3)
+            .then(|| Some((fields[2].parse().ok()?, fields[3].parse().ok()?)))
+            .flatten()
+    })
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Starts the writers and the probe.
+fn start_load(
+    dsn: &Dsn,
+    workload: Workload,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<ClientLog>> {
+    let mut clients = Vec::new();
+    for writer in 0..=WRITERS {
+        let (dsn, stop) = (dsn.clone(), Arc::clone(stop));
+        let probe = writer == WRITERS;
+        clients.push(tokio::spawn(async move {
+            let id = if probe { PROBE_WRITER } else { writer as i32 };
+            client(dsn, workload, id, probe, stop).await
+        }));
+    }
+    clients
+}
+
+async fn client(
+    dsn: Dsn,
+    workload: Workload,
+    writer: i32,
+    probe: bool,
+    stop: Arc<AtomicBool>,
+) -> ClientLog {
+    let mut log = ClientLog::default();
+    let mut connection: Option<tokio_postgres::Client> = None;
+    let mut n: i64 = 0;
+    let mut next_probe = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if probe {
+            tokio::time::sleep_until(next_probe.into()).await;
+            next_probe += PROBE_EVERY;
+        }
+        n += 1;
+        let started = Instant::now();
+        let sql = format!(
+            "INSERT INTO bench_rows (writer, n) VALUES ({writer}, {n})
+             RETURNING id, current_setting('server_version')"
+        );
+        let result = async {
+            if connection.is_none() {
+                let (c, conn) = tokio_postgres::connect(dsn.expose(), NoTls).await?;
+                tokio::spawn(conn);
+                connection = Some(c);
+            }
+            let Some(c) = connection.as_ref() else {
+                unreachable!("connected above")
+            };
+            c.simple_query(&sql).await
+        }
+        .await;
+        match result {
+            Ok(messages) => {
+                let row = messages.iter().find_map(|m| match m {
+                    SimpleQueryMessage::Row(row) => Some(row),
+                    _ => None,
+                });
+                if let Some(row) = row {
+                    log.acknowledged
+                        .push(row.get(0).and_then(|v| v.parse().ok()).unwrap_or(-1));
+                    let version = row.get(1).unwrap_or_default().to_string();
+                    if log.versions.last() != Some(&version) {
+                        log.versions.push(version);
+                    }
+                }
+                log.done_at.push(Instant::now());
+                log.latencies.push(started.elapsed());
+            }
+            Err(e) => {
+                log.errors.push(format!("{writer}/{n}: {e}"));
+                connection = None;
+            }
+        }
+        if workload == Workload::PerTransaction {
+            connection = None;
+        }
+    }
+    log
+}
+
+async fn stop_load(
+    stop: &AtomicBool,
+    clients: Vec<tokio::task::JoinHandle<ClientLog>>,
+) -> Vec<ClientLog> {
+    stop.store(true, Ordering::Relaxed);
+    let mut logs = Vec::new();
+    for client in clients {
+        logs.push(client.await.expect("a client joins"));
+    }
+    logs
+}
+
+/// Gap, errors, lost and duplicated rows (checked on green, the primary after the switch),
+/// and p99 latency.
+async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures {
+    let mut stall = Duration::ZERO;
+    let mut stall_ended = switch_at;
+    let mut intervals: Vec<Duration> = Vec::new();
+    let mut all_done: Vec<Instant> = Vec::new();
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut acknowledged: Vec<i64> = Vec::new();
+    let mut versions: Vec<String> = Vec::new();
+    for log in logs {
+        for pair in log.done_at.windows(2) {
+            if pair[1] - pair[0] > stall {
+                stall = pair[1] - pair[0];
+                stall_ended = pair[1];
+            }
+            intervals.push(pair[1] - pair[0]);
+        }
+        all_done.extend(&log.done_at);
+        latencies.extend(&log.latencies);
+        acknowledged.extend(&log.acknowledged);
+        for v in &log.versions {
+            if !versions.contains(v) {
+                versions.push(v.clone());
+            }
+        }
+    }
+    all_done.sort();
+    let gap = all_done
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default();
+    intervals.sort();
+    let median_interval = intervals
+        .get(intervals.len() / 2)
+        .copied()
+        .unwrap_or_default();
+    latencies.sort();
+    let p99 = latencies
+        .get((latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default();
+    let client = pg::connect_dsn(green).await;
+    let lost: i64 = client
+        .query_one(
+            "SELECT count(*) FROM unnest($1::bigint[]) a(id)
+             WHERE NOT EXISTS (SELECT 1 FROM bench_rows b WHERE b.id = a.id)",
+            &[&acknowledged],
+        )
+        .await
+        .expect("lost rows")
+        .get(0);
+    let duplicated: i64 = client
+        .query_one(
+            "SELECT COALESCE(sum(c - 1), 0)::bigint FROM (
+                 SELECT count(*) AS c FROM bench_rows WHERE writer >= 0
+                 GROUP BY writer, n HAVING count(*) > 1) d",
+            &[],
+        )
+        .await
+        .expect("duplicated rows")
+        .get(0);
+    let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
+    Figures {
+        gap_ms: gap.as_secs_f64() * 1000.0,
+        stall_ms: stall.as_secs_f64() * 1000.0,
+        stall_ended_ms: stall_ended
+            .saturating_duration_since(switch_at)
+            .as_secs_f64()
+            * 1000.0
+            - switch_at
+                .saturating_duration_since(stall_ended)
+                .as_secs_f64()
+                * 1000.0,
+        median_interval_ms: median_interval.as_secs_f64() * 1000.0,
+        errors: errors.len(),
+        first_error: errors.first().map(|e| e.to_string()),
+        lost,
+        duplicated,
+        p99_ms: p99.as_secs_f64() * 1000.0,
+        acknowledged: acknowledged.len(),
+        versions: versions.join(" -> "),
+        note: String::new(),
+    }
+}

@@ -1,0 +1,327 @@
+//! lockstep's client endpoint for a switchover (B5): a TCP proxy speaking enough of the
+//! PostgreSQL wire protocol to pass sessions through to the current upstream, follow each
+//! session's transaction state, route CancelRequests to the server that holds the session, and
+//! move sessions from blue to green between transactions.
+//!
+//! The switchover drives it through a [`ProxyHandle`]: [`park`](ProxyHandle::park) (new
+//! connections wait, sessions stop at their next transaction boundary),
+//! [`wait_idle`](ProxyHandle::wait_idle) (busy sessions are terminated after a grace period),
+//! [`flip`](ProxyHandle::flip) (idle sessions are re-bound to the new upstream by replaying
+//! their login and prepared statements with the proxy's own credentials, so long-lived
+//! connections see no error) and [`resume`](ProxyHandle::resume).
+
+mod cancel;
+mod session;
+pub mod upstream;
+mod warm;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+
+pub use upstream::Credentials;
+use wire::BackendKey;
+
+/// Where sessions go, and how the proxy logs in there itself when it re-binds a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `host:port`.
+    pub addr: String,
+    /// The proxy's own login for re-binding idle sessions of this user to this upstream; a
+    /// session of another user is closed at a transaction boundary instead.
+    pub rebind_as: Option<Credentials>,
+}
+
+/// The current upstream, and the one sessions should get ready for.
+#[derive(Debug, Clone)]
+struct Route {
+    current: Arc<Upstream>,
+    next: Option<Arc<Upstream>>,
+    /// Sessions whose login ran into this span log in again at their next idle moment (a
+    /// session that logged in while blue was fenced took its read-only default).
+    relogin: Option<(std::time::Instant, std::time::Instant)>,
+}
+
+/// What the proxy knows of one session.
+#[derive(Debug)]
+struct SessionInfo {
+    /// Logged in (a session still logging in cannot write, and moves once it is in).
+    settled: bool,
+    /// Its client's startup parameters.
+    params: warm::Params,
+    /// Parked and idle: it reads nothing from its client until resumed.
+    held: bool,
+    /// The upstream (`host:port`) its server connection goes to.
+    upstream: String,
+    server_port: Option<u16>,
+    kill: Arc<Notify>,
+}
+
+/// State shared by the listener, the sessions and the handle.
+struct Shared {
+    route: watch::Sender<Route>,
+    parked: watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
+    park_limit: Duration,
+    sessions: Mutex<HashMap<u64, SessionInfo>>,
+    changed: Notify,
+    cancels: Mutex<HashMap<BackendKey, (String, BackendKey)>>,
+    next_id: AtomicU64,
+    warm: warm::Warm,
+    /// Sessions closed because they could not be re-bound, so far.
+    not_rebound: AtomicU64,
+}
+
+impl Shared {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<u64, SessionInfo>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cancels(&self) -> MutexGuard<'_, HashMap<BackendKey, (String, BackendKey)>> {
+        self.cancels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Changes what is known of session `id` and wakes whoever waits on sessions.
+    fn update(&self, id: u64, change: impl FnOnce(&mut SessionInfo)) {
+        if let Some(info) = self.sessions().get_mut(&id) {
+            change(info);
+        }
+        self.changed.notify_waiters();
+    }
+
+    fn forget(&self, id: u64) {
+        self.sessions().remove(&id);
+        self.changed.notify_waiters();
+    }
+}
+
+/// How draining went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drain {
+    /// Sessions idle at the end.
+    pub idle: usize,
+    /// Sessions terminated because they were still in a transaction after the grace period.
+    pub terminated: usize,
+}
+
+/// How a flip went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flip {
+    /// Sessions on the new upstream (re-bound without the client noticing, or new there).
+    pub rebound: usize,
+    /// Sessions closed at a transaction boundary instead (their clients reconnect).
+    pub closed: usize,
+}
+
+/// The control handle of a running proxy; dropping it stops the proxy and its sessions.
+pub struct ProxyHandle {
+    shared: Arc<Shared>,
+    local: std::net::SocketAddr,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl ProxyHandle {
+    /// Listens on `listen` (`127.0.0.1:0` for any free port) and sends sessions to
+    /// `upstream`. While parked, a new connection waits at most `park_limit`.
+    pub async fn start(
+        listen: &str,
+        upstream: Upstream,
+        park_limit: Duration,
+    ) -> Result<ProxyHandle, String> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("the proxy cannot listen on {listen}: {e}"))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("the proxy on {listen}: {e}"))?;
+        let shared = Arc::new(Shared {
+            route: watch::Sender::new(Route {
+                current: Arc::new(upstream),
+                next: None,
+                relogin: None,
+            }),
+            parked: watch::Sender::new(false),
+            shutdown: watch::Sender::new(false),
+            park_limit,
+            sessions: Mutex::new(HashMap::new()),
+            changed: Notify::new(),
+            cancels: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            warm: warm::Warm::default(),
+            not_rebound: AtomicU64::new(0),
+        });
+        let accepting = Arc::clone(&shared);
+        let listener = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let _ = socket.set_nodelay(true);
+                let id = accepting.next_id.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(session::serve(Arc::clone(&accepting), id, socket));
+            }
+        });
+        Ok(ProxyHandle {
+            shared,
+            local,
+            listener,
+        })
+    }
+
+    /// The address clients connect to.
+    #[must_use]
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.local
+    }
+
+    /// The upstream sessions go to now.
+    #[must_use]
+    pub fn upstream(&self) -> Upstream {
+        self.shared.route.borrow().current.as_ref().clone()
+    }
+
+    /// Sessions open now.
+    #[must_use]
+    pub fn session_count(&self) -> usize {
+        self.shared.sessions().len()
+    }
+
+    /// The local ports of the proxy's server connections (to tell its backends from others).
+    #[must_use]
+    pub fn upstream_ports(&self) -> Vec<u16> {
+        self.shared
+            .sessions()
+            .values()
+            .filter_map(|s| s.server_port)
+            .collect()
+    }
+
+    /// New connections wait (up to the park limit) instead of reaching the upstream, and
+    /// every session stops forwarding its client once it is idle between transactions.
+    pub fn park(&self) {
+        self.shared.parked.send_replace(true);
+    }
+
+    /// Opens, ahead of a flip, a logged-in connection to `next` for every session that can be
+    /// re-bound, so the flip itself costs no login; once parked, sessions without one open
+    /// their own. Returns how many were opened.
+    pub async fn prepare(&self, next: Upstream) -> usize {
+        let ready = warm::fill(&self.shared, &next).await;
+        self.shared
+            .route
+            .send_modify(|route| route.next = Some(Arc::new(next)));
+        ready
+    }
+
+    /// Waits until every logged-in session is idle; sessions still in a transaction after
+    /// `grace` are terminated (their clients get an error and the transaction rolls back).
+    /// Sessions still logging in count as idle: they cannot write before they are held.
+    pub async fn wait_idle(&self, grace: Duration) -> Drain {
+        let mut deadline = Instant::now() + grace;
+        let mut terminated = 0;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (idle, busy): (Vec<_>, Vec<_>) = {
+                let sessions = self.shared.sessions();
+                sessions
+                    .values()
+                    .map(|s| (s.held || !s.settled, Arc::clone(&s.kill)))
+                    .partition(|(idle, _)| *idle)
+            };
+            if busy.is_empty() || (terminated > 0 && Instant::now() >= deadline) {
+                return Drain {
+                    idle: idle.len(),
+                    terminated,
+                };
+            }
+            if Instant::now() >= deadline {
+                for (_, kill) in &busy {
+                    kill.notify_one();
+                }
+                terminated = busy.len();
+                deadline = Instant::now() + Duration::from_secs(2);
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    /// Sends every session to `upstream`: idle sessions are re-bound (or closed when the
+    /// proxy cannot log in for them), new sessions go there. Waits at most `limit` for the
+    /// logged-in sessions to move; those still logging in move as soon as they are in.
+    pub async fn flip(&self, upstream: Upstream, limit: Duration) -> Result<Flip, String> {
+        let closed_before = self.shared.not_rebound.load(Ordering::Relaxed);
+        let addr = upstream.addr.clone();
+        self.shared.route.send_modify(|route| {
+            route.current = Arc::new(upstream);
+            route.next = None;
+        });
+        let deadline = Instant::now() + limit;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (moved, waiting) = {
+                let sessions = self.shared.sessions();
+                let moved = sessions.values().filter(|s| s.upstream == addr).count();
+                let waiting = sessions
+                    .values()
+                    .filter(|s| s.settled && s.upstream != addr)
+                    .count();
+                (moved, waiting)
+            };
+            if waiting == 0 {
+                let closed = self.shared.not_rebound.load(Ordering::Relaxed) - closed_before;
+                return Ok(Flip {
+                    rebound: moved,
+                    closed: usize::try_from(closed).unwrap_or(usize::MAX),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{waiting} sessions had not moved to the new upstream after {limit:?}"
+                ));
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    /// Sessions whose login completed after `since` but began before now log in again, on the
+    /// current upstream, at their next idle moment: once a fence is lifted, none keeps the
+    /// read-only default it took while the fence stood.
+    pub fn relogin_since(&self, since: std::time::Instant) {
+        let until = std::time::Instant::now();
+        self.shared
+            .route
+            .send_modify(|route| route.relogin = Some((since, until)));
+    }
+
+    /// New connections go through again and held sessions carry on; a prepared but unused
+    /// next upstream is forgotten (its connections are closed).
+    pub fn resume(&self) {
+        self.shared.route.send_modify(|route| route.next = None);
+        self.shared.warm.clear();
+        self.shared.parked.send_replace(false);
+    }
+}
+
+impl std::fmt::Debug for ProxyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProxyHandle({} -> {})", self.local, self.upstream().addr)
+    }
+}
+
+impl Drop for ProxyHandle {
+    fn drop(&mut self) {
+        self.listener.abort();
+        self.shared.shutdown.send_replace(true);
+    }
+}

@@ -1,0 +1,133 @@
+//! Connections to the next upstream opened and logged in before the proxy parks, so that
+//! re-binding sessions at the flip costs no login (a SCRAM login costs milliseconds of CPU on
+//! both ends, which a short parked window cannot spare). Pooled by upstream and startup
+//! parameters: a session takes one whose login matches its own.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+
+use super::upstream::{self, ServerConn};
+use super::{Shared, Upstream, wire};
+
+/// Startup parameters, as a session's client sent them.
+pub(super) type Params = Arc<Vec<(String, String)>>;
+
+/// Logged-in connections waiting for a session, by upstream address and startup parameters.
+#[derive(Default)]
+pub(super) struct Warm {
+    ready: Mutex<HashMap<(String, Params), Vec<ServerConn>>>,
+}
+
+impl Warm {
+    fn ready(&self) -> MutexGuard<'_, HashMap<(String, Params), Vec<ServerConn>>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A warm connection to `addr` logged in with `params`, if there is one.
+    pub(super) fn take(&self, addr: &str, params: &Params) -> Option<ServerConn> {
+        self.ready()
+            .get_mut(&(addr.to_string(), Arc::clone(params)))
+            .and_then(Vec::pop)
+    }
+
+    /// Closes every warm connection.
+    pub(super) fn clear(&self) {
+        self.ready().clear();
+    }
+}
+
+/// The proxy's login on `upstream` for a session with startup `params`, if it has one for
+/// the session's user.
+pub(super) fn login_for(upstream: &Upstream, params: &Params) -> Option<upstream::Credentials> {
+    let user = params
+        .iter()
+        .find(|(name, _)| name == "user")
+        .map(|(_, value)| value.as_str());
+    upstream
+        .rebind_as
+        .clone()
+        .filter(|creds| Some(creds.user.as_str()) == user)
+}
+
+/// Opens one warm connection to `next` per session, logged in or logging in (with the proxy's
+/// login for its user), all at once; returns how many are ready. Sessions that end before the
+/// flip leave theirs to sessions with the same login (short-lived connections).
+pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
+    let Some(creds) = next.rebind_as.clone() else {
+        return 0;
+    };
+    let wanted: Vec<Params> = shared
+        .sessions()
+        .values()
+        .map(|s| Arc::clone(&s.params))
+        .filter(|params| {
+            params
+                .iter()
+                .any(|(name, value)| name == "user" && *value == creds.user)
+        })
+        .collect();
+    let opening = wanted.into_iter().map(|params| {
+        let (addr, creds) = (next.addr.clone(), creds.clone());
+        async move {
+            let conn = upstream::open(&addr, &params, &creds, &[]).await;
+            (params, conn)
+        }
+    });
+    let mut ready = 0;
+    for (params, conn) in futures::future::join_all(opening).await {
+        if let Ok(conn) = conn {
+            shared
+                .warm
+                .ready()
+                .entry((next.addr.clone(), params))
+                .or_default()
+                .push(conn);
+            ready += 1;
+        }
+    }
+    ready
+}
+
+/// A connection to the next upstream being opened ahead of a flip.
+pub(super) struct Spare {
+    pub(super) addr: String,
+    pub(super) statements: HashSet<String>,
+    pub(super) opening: JoinHandle<Result<ServerConn, String>>,
+}
+
+impl Spare {
+    /// A warm connection, already logged in, without prepared statements.
+    pub(super) fn ready(conn: ServerConn) -> Spare {
+        Spare {
+            addr: conn.addr.clone(),
+            statements: HashSet::new(),
+            opening: tokio::spawn(async move { Ok(conn) }),
+        }
+    }
+
+    /// What brings this connection's prepared statements in line with the session's
+    /// `statements`: Parse for those it lacks, Close for those the client closed since.
+    pub(super) fn catch_up_batch(&self, statements: &HashMap<String, Bytes>) -> Vec<Bytes> {
+        let mut batch: Vec<Bytes> = statements
+            .iter()
+            .filter(|(name, _)| !self.statements.contains(*name))
+            .map(|(_, parse)| parse.clone())
+            .collect();
+        for gone in self
+            .statements
+            .iter()
+            .filter(|n| !statements.contains_key(*n))
+        {
+            let mut body = vec![b'S'];
+            body.extend_from_slice(gone.as_bytes());
+            body.push(0);
+            batch.push(wire::message(b'C', &body));
+        }
+        batch
+    }
+}

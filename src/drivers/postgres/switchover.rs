@@ -1,0 +1,418 @@
+//! B5 on real servers, through lockstep's client endpoint (the proxy): guardrails, then
+//! 1 park new clients; 2 drain sessions to idle, terminating those still busy after the grace;
+//! 3 fence writes on blue; 4 commit a marker on blue and wait for it on green; 5 set every
+//! sequence on green from blue; 6 flip the endpoint's upstream; 7 resume. A failure or the
+//! timeout reverts: the endpoint goes back to blue, blue is unfenced and writable, clients
+//! resume there. The downtime is measured from park to resume.
+//!
+//! For the switchover green's WAL writer runs every 10 ms (`wal_writer_delay`, reloaded, no
+//! restart), so green confirms its flush position in milliseconds instead of up to 200 ms;
+//! blue and the slot are kept until green has confirmed the marker's flush, so nothing green
+//! shows can be lost with green.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::dsn::Dsn;
+use super::fence;
+use super::provision::Names;
+use super::proxy::{Credentials, ProxyHandle, Upstream};
+use super::sequences;
+use super::session::{self, Session, literal};
+
+/// How long the lag guardrail waits for the lag to come under its threshold.
+const LAG_WAIT: Duration = Duration::from_secs(10);
+/// How long, after resuming, the flush confirmation is awaited before it is only logged.
+const FLUSH_WAIT: Duration = Duration::from_secs(30);
+/// How long a revert may take to move sessions back to blue.
+const REVERT_LIMIT: Duration = Duration::from_secs(10);
+
+/// The bounds of one switchover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Past this, everything reverts (B5's switchover timeout).
+    pub timeout: Duration,
+    /// How long busy sessions may take to reach a transaction boundary before termination.
+    pub grace: Duration,
+    /// The largest slot lag the switchover starts with.
+    pub lag_threshold_bytes: u64,
+    /// Write transactions older than this on blue keep the switchover from starting.
+    pub long_txn_limit: Duration,
+}
+
+/// How a switchover ended: `Ok` when clients are on green, else why it reverted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `Err(reason)` when it reverted and blue serves.
+    pub result: Result<(), String>,
+    /// Park to resume, in milliseconds (none when it reverted before parking).
+    pub downtime_ms: Option<u64>,
+}
+
+/// What the critical section got to, so a revert undoes just that.
+#[derive(Debug, Default)]
+struct Progress {
+    /// When the fence went up (sessions that logged in on blue since took its read-only
+    /// default).
+    fenced: Option<std::time::Instant>,
+    flipping: bool,
+}
+
+/// The endpoint's upstream for `dsn`: its host and port, with its user and password as the
+/// proxy's own login for re-binding sessions.
+pub fn upstream_for(dsn: &Dsn) -> Result<Upstream, String> {
+    let config = dsn.config()?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(_)) | None => {
+            return Err(format!("{dsn}: the endpoint needs a TCP host"));
+        }
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let rebind_as = match (config.get_user(), dsn.password()) {
+        (Some(user), Some(password)) => Some(Credentials::new(user, &password)),
+        _ => None,
+    };
+    Ok(Upstream {
+        addr: format!("{host}:{port}"),
+        rebind_as,
+    })
+}
+
+/// Runs the switchover from `blue_dsn` to `green_dsn` through `proxy`.
+pub async fn run(
+    blue_dsn: &Dsn,
+    green_dsn: &Dsn,
+    proxy: &ProxyHandle,
+    names: &Names,
+    run_id: &str,
+    plan: &Plan,
+    log: &mut Vec<String>,
+) -> Outcome {
+    let deadline = Instant::now() + plan.timeout;
+    let not_started = |reason: String| Outcome {
+        result: Err(format!("{reason}; nothing was fenced, blue keeps serving")),
+        downtime_ms: None,
+    };
+    let sides = async {
+        let blue = session::connect(blue_dsn, "blue").await?;
+        let green = session::connect(green_dsn, "green").await?;
+        Ok::<_, String>((blue, green, upstream_for(green_dsn)?))
+    };
+    let (blue, green, green_up) = match sides.await {
+        Ok(sides) => sides,
+        Err(e) => return not_started(e),
+    };
+    let blue_up = proxy.upstream();
+    let database = match blue.text("SELECT current_database()").await {
+        Ok(database) => database,
+        Err(e) => return not_started(e),
+    };
+    if let Err(e) = quick_flush(&green, true).await {
+        return not_started(e);
+    }
+    // Green logins for every session, opened before anyone waits.
+    let warm = proxy.prepare(green_up.clone()).await;
+    log.push(format!(
+        "{warm} green connections logged in ahead for the endpoint's sessions"
+    ));
+    if let Err(e) = guardrails(&blue, &green, names, plan, log).await {
+        proxy.resume();
+        let _ = quick_flush(&green, false).await;
+        return not_started(format!("B5 guardrail: {e}"));
+    }
+
+    let parked_at = Instant::now();
+    proxy.park();
+    log.push("1 new clients parked at the endpoint".into());
+    let mut progress = Progress::default();
+    let critical = critical(
+        &blue,
+        &green,
+        proxy,
+        run_id,
+        &database,
+        plan,
+        green_up,
+        &mut progress,
+        log,
+    );
+    let reason = match tokio::time::timeout_at(deadline, critical).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some(format!(
+            "the switchover ran past its timeout of {} s",
+            plan.timeout.as_secs_f64()
+        )),
+    };
+    let Some(reason) = reason else {
+        proxy.resume();
+        let downtime = ms(parked_at.elapsed());
+        log.push(format!("7 resumed on green: clients waited {downtime} ms"));
+        keep_blue_until_flushed(&blue, &green, names, log).await;
+        return Outcome {
+            result: Ok(()),
+            downtime_ms: Some(downtime),
+        };
+    };
+    let undone = revert(blue_dsn, proxy, blue_up, &progress, log).await;
+    let downtime = ms(parked_at.elapsed());
+    // A fresh session: the timeout may have left the old one waiting on green.
+    let restore = async {
+        let green = session::connect(green_dsn, "green").await?;
+        quick_flush(&green, false).await
+    };
+    if let Err(e) = tokio::time::timeout(REVERT_LIMIT, restore)
+        .await
+        .unwrap_or_else(|_| Err("green did not answer".into()))
+    {
+        log.push(format!("green's wal_writer_delay not reset: {e}"));
+    }
+    let result = match undone {
+        Ok(()) => Err(format!(
+            "{reason}; reverted: the endpoint serves blue, blue is writable"
+        )),
+        Err(e) => Err(format!("{reason}; the revert failed too: {e}")),
+    };
+    Outcome {
+        result,
+        downtime_ms: Some(downtime),
+    }
+}
+
+/// Steps 2 to 6, under the timeout.
+#[allow(clippy::too_many_arguments)]
+async fn critical(
+    blue: &Session,
+    green: &Session,
+    proxy: &ProxyHandle,
+    run_id: &str,
+    database: &str,
+    plan: &Plan,
+    green_up: Upstream,
+    progress: &mut Progress,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let drain = proxy.wait_idle(plan.grace).await;
+    log.push(format!(
+        "2 sessions drained: {} idle, {} terminated after the {} ms grace ({} ms)",
+        drain.idle,
+        drain.terminated,
+        plan.grace.as_millis(),
+        started.elapsed().as_millis()
+    ));
+    progress.fenced = Some(std::time::Instant::now());
+    let terminated = fence::fence(blue, database, &proxy.upstream_ports()).await?;
+    log.push(format!(
+        "3 writes fenced on blue (new sessions read-only, {terminated} other client backends \
+         terminated) at {} ms",
+        started.elapsed().as_millis()
+    ));
+    let (token, lsn) = fence::commit_marker(blue, run_id).await?;
+    log.push(format!("4 marker committed on blue at {lsn}"));
+    let took = fence::await_marker(green, run_id, &token).await?;
+    log.push(format!(
+        "4 marker seen on green {} ms after its commit",
+        took.as_millis()
+    ));
+    let synced = sequences::sync_sequences(blue, green).await?;
+    log.push(format!(
+        "5 {} sequences set on green from blue at {} ms",
+        synced.len(),
+        started.elapsed().as_millis()
+    ));
+    log.extend(synced);
+    progress.flipping = true;
+    let flip = proxy.flip(green_up, plan.timeout).await?;
+    log.push(format!(
+        "6 endpoint flipped to green: {} sessions re-bound, {} closed at a transaction boundary, \
+         at {} ms",
+        flip.rebound,
+        flip.closed,
+        started.elapsed().as_millis()
+    ));
+    Ok(())
+}
+
+/// Undoes what the critical section did: sessions back to blue, blue unfenced, clients resumed.
+async fn revert(
+    blue_dsn: &Dsn,
+    proxy: &ProxyHandle,
+    blue_up: Upstream,
+    progress: &Progress,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut failed = Vec::new();
+    if progress.flipping {
+        if let Err(e) = proxy.flip(blue_up, REVERT_LIMIT).await {
+            failed.push(e);
+        }
+        log.push("revert: endpoint back on blue".into());
+    }
+    if let Some(fenced_at) = progress.fenced {
+        // A fresh session: the timeout may have cut the old one off mid-statement.
+        let unfence = async {
+            let blue = session::connect(blue_dsn, "blue").await?;
+            fence::unfence(&blue).await
+        };
+        match tokio::time::timeout(REVERT_LIMIT, unfence).await {
+            Ok(Ok(())) => {
+                proxy.relogin_since(fenced_at);
+                log.push("revert: blue unfenced, writable again".into());
+            }
+            Ok(Err(e)) => failed.push(e),
+            Err(_) => failed.push("blue did not answer the unfence".into()),
+        }
+    }
+    proxy.resume();
+    log.push("revert: clients resumed on blue".into());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
+}
+
+/// Subscription streaming, marker table on both sides, no long write transaction, and the
+/// slot's lag under the threshold (awaited a little, as green catches up).
+async fn guardrails(
+    blue: &Session,
+    green: &Session,
+    names: &Names,
+    plan: &Plan,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    let streaming = green
+        .text(&format!(
+            "SELECT count(*)::text FROM pg_stat_subscription
+             WHERE subname = {} AND pid IS NOT NULL",
+            literal(&names.subscription)
+        ))
+        .await?;
+    if streaming == "0" {
+        return Err(format!(
+            "subscription {} is not streaming on green",
+            names.subscription
+        ));
+    }
+    for side in [blue, green] {
+        if !fence::has_marker_table(side).await? {
+            return Err(format!(
+                "{} has no {} table (B2 creates it)",
+                side.side,
+                fence::MARKER_TABLE
+            ));
+        }
+    }
+    let long = blue
+        .text(&format!(
+            "SELECT COALESCE(string_agg(pid::text, ', '), '') FROM pg_stat_activity
+             WHERE backend_xid IS NOT NULL AND backend_type = 'client backend'
+               AND xact_start < now() - interval '{} seconds'",
+            plan.long_txn_limit.as_secs()
+        ))
+        .await?;
+    if !long.is_empty() {
+        return Err(format!(
+            "write transactions older than {} s on blue (pids {long})",
+            plan.long_txn_limit.as_secs()
+        ));
+    }
+    let lag_sql = format!(
+        "SELECT COALESCE((pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, -1)::text
+         FROM pg_replication_slots WHERE slot_name = {}",
+        literal(&names.subscription)
+    );
+    let started = Instant::now();
+    loop {
+        let lag: i64 = blue.text(&lag_sql).await?.parse().unwrap_or(-1);
+        if (0..=i64::try_from(plan.lag_threshold_bytes).unwrap_or(i64::MAX)).contains(&lag) {
+            log.push(format!(
+                "guardrails green: subscription streaming, no long write transaction, lag {lag} \
+                 bytes (threshold {})",
+                plan.lag_threshold_bytes
+            ));
+            return Ok(());
+        }
+        if started.elapsed() > LAG_WAIT {
+            return Err(format!(
+                "slot lag {lag} bytes stayed over the {} byte threshold for {} s",
+                plan.lag_threshold_bytes,
+                LAG_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// After the flip: waits for green to confirm it flushed past blue's last WAL position, so
+/// blue and the slot can go in B7; until then they stay.
+async fn keep_blue_until_flushed(
+    blue: &Session,
+    green: &Session,
+    names: &Names,
+    log: &mut Vec<String>,
+) {
+    let confirmed = async {
+        let lsn = blue.text("SELECT pg_current_wal_lsn()::text").await?;
+        let took = tokio::time::timeout(
+            FLUSH_WAIT,
+            fence::await_flush(blue, &names.subscription, &lsn),
+        )
+        .await
+        .map_err(|_| format!("not within {} s", FLUSH_WAIT.as_secs()))??;
+        Ok::<_, String>((lsn, took))
+    };
+    match confirmed.await {
+        Ok((lsn, took)) => log.push(format!(
+            "green confirmed its flush past blue's {lsn} {} ms after resuming; blue and the slot \
+             stay until cleanup",
+            took.as_millis()
+        )),
+        Err(e) => log.push(format!(
+            "green has not confirmed its flush ({e}): keep blue and the slot until it does"
+        )),
+    }
+    let _ = quick_flush(green, false).await;
+}
+
+/// Sets (or resets) a 10 ms `wal_writer_delay` on green, reloaded without a restart.
+async fn quick_flush(green: &Session, on: bool) -> Result<(), String> {
+    let set = if on {
+        "ALTER SYSTEM SET wal_writer_delay = '10ms'"
+    } else {
+        "ALTER SYSTEM RESET wal_writer_delay"
+    };
+    green.execute(set).await?;
+    green.execute("SELECT pg_reload_conf()").await
+}
+
+fn ms(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_endpoint_upstream_comes_from_the_dsn_and_never_shows_its_password() {
+        let dsn = Dsn::parse("host=10.0.0.7 port=6543 user=app password=hunter2 dbname=shop")
+            .expect("parses");
+        let upstream = upstream_for(&dsn).expect("an upstream");
+        assert_eq!(upstream.addr, "10.0.0.7:6543");
+        assert_eq!(
+            upstream.rebind_as.as_ref().map(|c| c.user.as_str()),
+            Some("app")
+        );
+        assert!(!format!("{upstream:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_socket_dsn_is_refused_for_the_endpoint() {
+        let dsn = Dsn::parse("host=/var/run/postgresql user=app dbname=shop").expect("parses");
+        assert!(upstream_for(&dsn).is_err());
+    }
+}

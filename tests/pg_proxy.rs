@@ -1,0 +1,144 @@
+//! The switchover proxy on real servers (PostgreSQL 15 blue, 17 green): sessions pass
+//! through, SSLRequest is declined, CancelRequest reaches the right backend, and a long-lived
+//! session with prepared statements moves from blue to green between transactions without an
+//! error.
+
+#[path = "common/pg.rs"]
+mod pg;
+
+use std::time::Duration;
+
+use lockstep::drivers::postgres::cluster::SUPERUSER;
+use lockstep::drivers::postgres::proxy::{Credentials, ProxyHandle, Upstream};
+use tokio_postgres::NoTls;
+
+/// `cluster` as the proxy's upstream; the proxy logs in with blue's password (which green
+/// takes in these tests).
+fn upstream(
+    cluster: &lockstep::drivers::postgres::cluster::Cluster,
+    login: &lockstep::drivers::postgres::cluster::Cluster,
+) -> Upstream {
+    let password = pg::dsn(login, "postgres").password().expect("a password");
+    Upstream {
+        addr: format!("127.0.0.1:{}", cluster.port()),
+        rebind_as: Some(Credentials::new(SUPERUSER, &password)),
+    }
+}
+
+async fn through(
+    addr: std::net::SocketAddr,
+    cluster: &lockstep::drivers::postgres::cluster::Cluster,
+) -> tokio_postgres::Client {
+    let dsn = pg::via(addr, cluster, "postgres");
+    let (client, connection) = tokio_postgres::connect(dsn.expose(), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect through the proxy: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_long_lived_session_moves_to_green_with_its_prepared_statements() {
+    let (blue, green) = (pg::blue(), pg::green());
+    pg::same_password(&green, &blue).await;
+    let proxy = ProxyHandle::start(
+        "127.0.0.1:0",
+        upstream(&blue, &blue),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("proxy starts");
+    let client = std::sync::Arc::new(through(proxy.local_addr(), &blue).await);
+    let version = client
+        .prepare("SELECT current_setting('server_version')")
+        .await
+        .expect("prepare");
+    let before: String = client.query_one(&version, &[]).await.expect("blue").get(0);
+    assert!(before.starts_with("15"), "{before}");
+
+    assert_eq!(proxy.prepare(upstream(&green, &blue)).await, 1);
+    proxy.park();
+    let drain = proxy.wait_idle(Duration::from_secs(2)).await;
+    assert_eq!((drain.idle, drain.terminated), (1, 0));
+    // A client that asks while parked waits instead of failing.
+    let waiting = {
+        let client = std::sync::Arc::clone(&client);
+        let version = version.clone();
+        tokio::spawn(async move {
+            client
+                .query_one(&version, &[])
+                .await
+                .map(|r| r.get::<_, String>(0))
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let flip = proxy
+        .flip(upstream(&green, &blue), Duration::from_secs(5))
+        .await
+        .expect("flip");
+    assert_eq!((flip.rebound, flip.closed), (1, 0));
+    proxy.resume();
+    let after = waiting
+        .await
+        .expect("joins")
+        .expect("the parked query runs on green");
+    assert!(after.starts_with("17"), "{after}");
+    let again: String = client.query_one(&version, &[]).await.expect("green").get(0);
+    assert!(again.starts_with("17"), "{again}");
+
+    // A new connection after the flip goes to green; its cancel reaches green's backend.
+    let fresh = through(proxy.local_addr(), &blue).await;
+    let token = fresh.cancel_token();
+    let sleeper = tokio::spawn(async move { fresh.batch_execute("SELECT pg_sleep(30)").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    token.cancel_query(NoTls).await.expect("cancel sent");
+    let result = sleeper.await.expect("joins");
+    let err = result.expect_err("cancelled");
+    assert!(
+        err.to_string().contains("cancel") || format!("{err:?}").contains("57014"),
+        "{err:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // The re-bound session's old key now cancels its backend on green.
+    let token = client.cancel_token();
+    let c2 = std::sync::Arc::clone(&client);
+    let sleeper = tokio::spawn(async move { c2.batch_execute("SELECT pg_sleep(30)").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    token.cancel_query(NoTls).await.expect("cancel sent");
+    assert!(sleeper.await.expect("joins").is_err(), "cancelled on green");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_still_in_a_transaction_after_the_grace_is_terminated() {
+    let blue = pg::blue();
+    let proxy = ProxyHandle::start(
+        "127.0.0.1:0",
+        upstream(&blue, &blue),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("proxy starts");
+    let busy = through(proxy.local_addr(), &blue).await;
+    busy.batch_execute("BEGIN; CREATE TABLE t (id int)")
+        .await
+        .expect("begin");
+    let idle = through(proxy.local_addr(), &blue).await;
+    proxy.park();
+    let drain = proxy.wait_idle(Duration::from_millis(300)).await;
+    assert_eq!((drain.idle, drain.terminated), (1, 1));
+    assert!(
+        busy.batch_execute("COMMIT").await.is_err(),
+        "the busy session is gone"
+    );
+    proxy.resume();
+    idle.batch_execute("SELECT 1")
+        .await
+        .expect("the idle one carries on");
+    let direct = pg::connect(&blue, "postgres").await;
+    let tables = pg::count(&direct, "SELECT count(*) FROM pg_class WHERE relname = 't'").await;
+    assert_eq!(tables, 0, "the terminated transaction rolled back");
+}
