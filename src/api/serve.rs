@@ -39,6 +39,13 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
             Tokens::single(DEFAULT_TOKEN_NAME, Role::Operator, &token)
         }
     };
+    // Client endpoints first: the engine's postgres driver switches over the ones it holds.
+    let endpoints = crate::drivers::endpoints::open_all(db)
+        .await
+        .map_err(|e| EngineError::Invalid(crate::drivers::postgres::dsn::redact(&e)))?;
+    for (service, addr) in &endpoints {
+        println!("client endpoint of {service} on {addr} (in front of blue)");
+    }
     let engine = Arc::new(LocalEngine::open(db)?);
     crate::engine::runs::keep_driving(engine.clone());
     let listener = TcpListener::bind(addrs.as_slice())

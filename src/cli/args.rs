@@ -133,6 +133,10 @@ pub enum PgCmd {
         /// The pg_dump to copy the schema with (as new as blue or newer).
         #[arg(long, value_name = "PATH")]
         pg_dump: Option<std::path::PathBuf>,
+        /// Where lockstep's client endpoint listens (HOST:PORT): clients connect there, and
+        /// the switchover (B5) moves it from blue to green. `lockstep serve` holds it.
+        #[arg(long, value_name = "HOST:PORT")]
+        endpoint: Option<String>,
     },
     /// The registered services, passwords hidden.
     List,

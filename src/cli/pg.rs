@@ -24,7 +24,15 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
             green,
             blue_from_green,
             pg_dump,
+            endpoint,
         } => {
+            if let Some(e) = endpoint
+                && e.parse::<std::net::SocketAddr>().is_err()
+            {
+                return Err(CliError::Usage(format!(
+                    "--endpoint '{e}' is not HOST:PORT: use for example 127.0.0.1:6432"
+                )));
+            }
             let blue = dsn("blue", blue)?;
             let green = dsn("green", green)?;
             let blue_from_green = blue_from_green
@@ -53,6 +61,7 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                     blue_from_green,
                     pg_dump: pg_dump.clone(),
                     sync_limit_s: None,
+                    endpoint: endpoint.clone(),
                 },
             );
             targets.save(db).map_err(refused)?;
@@ -60,6 +69,12 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                 "{key}: runs act on real PostgreSQL: blue {blue}, green {green} (saved in {})",
                 path_for(db).display()
             );
+            if let Some(e) = endpoint {
+                println!(
+                    "clients connect to {e} once `lockstep serve --db {}` runs; the switchover moves it to green",
+                    db.display()
+                );
+            }
             Ok(())
         }
         PgCmd::List => {
@@ -73,6 +88,7 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                             "service": s,
                             "blue": r.blue.redacted(),
                             "green": r.green.redacted(),
+                            "endpoint": r.endpoint,
                         })
                     })
                     .collect();
@@ -81,7 +97,11 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                 println!("no service is registered: every run uses the simulator");
             } else {
                 for (s, r) in &targets.postgres {
-                    println!("{s}  blue {}  green {}", r.blue, r.green);
+                    let endpoint = r.endpoint.as_deref().unwrap_or("none");
+                    println!(
+                        "{s}  blue {}  green {}  endpoint {endpoint}",
+                        r.blue, r.green
+                    );
                 }
             }
             Ok(())

@@ -6,6 +6,7 @@
 //! performed returns its recorded report, marked `replayed`, without acting again (B9); the
 //! shared [`log::ActionLog`] keeps those keys in the lockstep database.
 
+pub mod endpoints;
 pub mod log;
 pub mod postgres;
 pub mod route;

@@ -18,6 +18,8 @@ pub struct RoutedDriver {
     sim: SimDriver,
     postgres: Option<PostgresDriver>,
     real: BTreeSet<String>,
+    /// Services registered with a client endpoint that this process does not hold.
+    endpoint_elsewhere: BTreeSet<String>,
 }
 
 impl RoutedDriver {
@@ -30,18 +32,26 @@ impl RoutedDriver {
                 sim,
                 postgres: None,
                 real: BTreeSet::new(),
+                endpoint_elsewhere: BTreeSet::new(),
             });
         }
         let mut pg = PostgresDriver::open(path)?;
         let mut real = BTreeSet::new();
+        let mut endpoint_elsewhere = BTreeSet::new();
         for (service, reg) in &targets.postgres {
-            pg.register(service, reg.target());
+            let mut target = reg.target();
+            target.endpoint = super::endpoints::get(service);
+            if reg.endpoint.is_some() && target.endpoint.is_none() {
+                endpoint_elsewhere.insert(service.clone());
+            }
+            pg.register(service, target);
             real.insert(service.clone());
         }
         Ok(RoutedDriver {
             sim,
             postgres: Some(pg),
             real,
+            endpoint_elsewhere,
         })
     }
 
@@ -69,6 +79,13 @@ impl Driver for RoutedDriver {
         key: &'a str,
         now: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<ActionReport, DriverError>> {
+        let service = run.service.to_string();
+        if action == RunAction::Switchover && self.endpoint_elsewhere.contains(&service) {
+            // Not a failure: the switchover waits for the process that holds the endpoint.
+            return Box::pin(std::future::ready(Err(DriverError(format!(
+                "{service}'s client endpoint is held by `lockstep serve`: the switchover runs there (use --remote, or keep serve running)"
+            )))));
+        }
         self.pick(run).act(run, action, key, now)
     }
 

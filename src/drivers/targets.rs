@@ -30,6 +30,10 @@ pub struct Registration {
     /// How long B2 may wait for the initial copy, in seconds (default 600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_limit_s: Option<u64>,
+    /// Where lockstep's client endpoint listens (`HOST:PORT`); clients connect there instead
+    /// of blue, and B5 moves it to green. `lockstep serve` holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 impl Registration {
@@ -44,6 +48,7 @@ impl Registration {
         if let Some(s) = self.sync_limit_s {
             t.sync_limit = Duration::from_secs(s);
         }
+        t.endpoint = None;
         t
     }
 }
@@ -139,6 +144,7 @@ mod tests {
                 blue_from_green: None,
                 pg_dump: None,
                 sync_limit_s: Some(30),
+                endpoint: Some("127.0.0.1:6432".into()),
             },
         );
         t.save(&db).expect("saved");
