@@ -184,6 +184,34 @@ fn main() {
             drop(e);
         }
         println!("open ({head} events, {} services, {steps} steps): median {:.1} ms", PROJECTS * PER_PROJECT, median(&mut opens));
+        open_breakdown(&db);
         tokio::time::sleep(StdDuration::from_millis(10)).await;
     });
+}
+
+/// Where an open spends its time: the snapshot's decode, the indexes, the agenda.
+fn open_breakdown(db: &Path) {
+    let store = lockstep::engine::store::Store::open(db).expect("store");
+    let t = Instant::now();
+    let mut state = store
+        .load_snapshot()
+        .expect("snapshot")
+        .expect("a snapshot");
+    let decode = t.elapsed();
+    let t = Instant::now();
+    state.reindex();
+    let reindex = t.elapsed();
+    let t = Instant::now();
+    let agenda = lockstep::model::Agenda::build(&state, store.meta().expect("meta").watermark);
+    let build = t.elapsed();
+    println!(
+        "  of which: snapshot at #{} ({} incidents, {} services) decoded in {:.1} ms, indexes {:.1} ms, agenda of {} deadlines {:.1} ms",
+        state.head,
+        state.incidents.len(),
+        state.services.len(),
+        decode.as_secs_f64() * 1000.0,
+        reindex.as_secs_f64() * 1000.0,
+        agenda.len(),
+        build.as_secs_f64() * 1000.0
+    );
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, Utc};
 use futures::FutureExt;
@@ -17,6 +17,7 @@ use crate::drivers::sim::SimPlanner;
 use crate::model::run::{DriverRequest, RunSpec};
 use crate::model::{Agenda, Command, Event, MaintenancePlanner, Seq, State};
 
+use super::background::{Checkpointer, Snapshotter};
 use super::clock::{ClockInfo, ClockKind, system_now};
 use super::scheduler::Batch;
 use super::store::Store;
@@ -26,8 +27,13 @@ use super::{Engine, EngineError, EngineInfo, Receipt, Snapshot};
 const POLL: StdDuration = StdDuration::from_millis(250);
 /// How many requests one commit may carry.
 const MAX_BATCH: usize = 1024;
-/// Events between two snapshots.
+/// How long a commit waits for the writers of the previous one to come back (group commit).
+const GATHER: StdDuration = StdDuration::from_micros(250);
+/// Events between two snapshots written in the background.
 const SNAPSHOT_EVERY: u64 = 10_000;
+/// Events past the last snapshot that make closing write one (fewer are replayed on open in
+/// a few milliseconds, so a one-command CLI process does not pay for a whole snapshot).
+const SNAPSHOT_ON_CLOSE_AFTER: u64 = 1_000;
 
 pub(super) type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
@@ -80,6 +86,12 @@ pub(super) enum Request {
     },
 }
 
+impl Request {
+    fn is_write(&self) -> bool {
+        matches!(self, Request::Execute { .. } | Request::Advance { .. })
+    }
+}
+
 /// The embedded engine over a local SQLite journal.
 pub struct LocalEngine {
     requests: Option<Sender<Request>>,
@@ -90,7 +102,7 @@ pub struct LocalEngine {
     events: broadcast::Sender<Event>,
     path: PathBuf,
     thread: Option<JoinHandle<()>>,
-    _checkpointer: super::store::Checkpointer,
+    _checkpointer: Checkpointer,
 }
 
 struct Writer {
@@ -101,6 +113,9 @@ struct Writer {
     events: broadcast::Sender<Event>,
     data_version: i64,
     snapshot_head: Seq,
+    snapshotter: Option<Snapshotter>,
+    /// Writers in the last commit (how many to wait for in the next, see `gather`).
+    last_writers: usize,
 }
 
 impl LocalEngine {
@@ -130,8 +145,9 @@ impl LocalEngine {
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let (events, _) = broadcast::channel(16_384);
         store.defer_checkpoints()?;
-        let checkpointer = super::store::Checkpointer::start(&path)?;
+        let checkpointer = Checkpointer::start(&path)?;
         let mut writer = Writer::load(store, planner, events.clone())?;
+        writer.snapshotter = Some(Snapshotter::start(&path)?);
         writer.tick()?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
@@ -257,6 +273,8 @@ impl Writer {
             events,
             data_version,
             snapshot_head,
+            snapshotter: None,
+            last_writers: 0,
         })
     }
 
@@ -265,13 +283,7 @@ impl Writer {
             let wait = self.wait_time();
             match rx.recv_timeout(wait) {
                 Ok(first) => {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(r) => batch.push(r),
-                            Err(_) => break,
-                        }
-                    }
+                    let batch = self.gather(first, &rx);
                     self.handle(batch);
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -282,11 +294,39 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        if self.state.head > self.snapshot_head
+        // Let a snapshot being written finish first: the one below is newer.
+        self.snapshotter.take();
+        if self.state.head >= self.snapshot_head + SNAPSHOT_ON_CLOSE_AFTER
             && let Err(e) = self.store.save_snapshot(&self.state)
         {
             tracing::warn!("snapshot on close failed: {e}");
         }
+    }
+
+    /// Collects the requests that share one commit: those already waiting, and — when the last
+    /// commit carried several writers, who are about to send their next command — the ones
+    /// that arrive within [`GATHER`]. A lone writer never waits.
+    fn gather(&mut self, first: Request, rx: &Receiver<Request>) -> Vec<Request> {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let writes = |batch: &[Request]| batch.iter().filter(|r| r.is_write()).count();
+        if self.last_writers > 1 && writes(&batch) > 0 {
+            let until = Instant::now() + GATHER;
+            while writes(&batch) < self.last_writers && batch.len() < MAX_BATCH {
+                let left = until.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+        }
+        self.last_writers = writes(&batch);
+        batch
     }
 
     /// How long to sleep: until the next deadline on the system clock, at most one poll.
@@ -372,17 +412,24 @@ impl Writer {
         match Store::open(self.store.path())
             .and_then(|s| Writer::load(s, planner, self.events.clone()))
         {
-            Ok(fresh) => *self = fresh,
+            Ok(mut fresh) => {
+                fresh.snapshotter = self.snapshotter.take();
+                *self = fresh;
+            }
             Err(e) => tracing::error!("cannot reload the journal after a failed write: {e}"),
         }
     }
 
+    /// Hands a copy of the state to the snapshot thread every [`SNAPSHOT_EVERY`] events.
     fn maybe_snapshot(&mut self) {
-        if self.state.head >= self.snapshot_head + SNAPSHOT_EVERY {
-            match self.store.save_snapshot(&self.state) {
-                Ok(()) => self.snapshot_head = self.state.head,
-                Err(e) => tracing::warn!("snapshot failed: {e}"),
-            }
+        if self.state.head < self.snapshot_head + SNAPSHOT_EVERY {
+            return;
+        }
+        let Some(snapshotter) = self.snapshotter.as_ref().filter(|s| !s.is_writing()) else {
+            return;
+        };
+        if snapshotter.offer(self.state.clone()) {
+            self.snapshot_head = self.state.head;
         }
     }
 

@@ -1,6 +1,7 @@
 //! The engine: the one trait every surface (dashboard, CLI, HTTP server) talks to, and the
 //! embedded implementation over a local journal.
 
+mod background;
 pub mod clock;
 pub mod local;
 pub mod runs;

@@ -67,6 +67,9 @@ pub struct Step {
     pub created_at: DateTime<Utc>,
 }
 
+/// How long a closed incident stays in the state (the journal keeps it for ever).
+pub const INCIDENT_RETENTION_DAYS: i64 = 3;
+
 /// Everything lockstep knows, folded from the journal.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
@@ -334,6 +337,29 @@ impl State {
             .entry(service.clone())
             .or_default()
             .push(id);
+    }
+
+    /// Drops `service`'s incidents that closed more than [`INCIDENT_RETENTION_DAYS`] before
+    /// `now`, so the state holds what is open and recent while the journal keeps everything
+    /// (time travel and the history still show them). Without this a fleet's weekly
+    /// maintenance switchovers would grow the state, its snapshots and every dashboard's copy
+    /// without end.
+    pub(crate) fn forget_old_incidents(&mut self, service: &ServiceKey, now: DateTime<Utc>) {
+        self.ensure_index();
+        let horizon = now - chrono::Duration::days(INCIDENT_RETENTION_DAYS);
+        let Some(ids) = self.index.incidents_by_service.get_mut(service) else {
+            return;
+        };
+        let incidents = &mut self.incidents;
+        ids.retain(|id| {
+            let old = incidents
+                .get(id)
+                .is_some_and(|i| i.closed_at.is_some_and(|c| c < horizon));
+            if old {
+                incidents.remove(id);
+            }
+            !old
+        });
     }
 
     /// The incidents of `service`, oldest first.

@@ -34,12 +34,12 @@ impl State {
                 }
             }
             EventKind::QuorumCommitSet { service, on } => {
-                if let Some(i) = self
-                    .incidents
-                    .values_mut()
+                let open = self
+                    .incidents_of(service)
                     .rev()
-                    .find(|i| &i.service == service && i.is_open())
-                {
+                    .find(|i| i.is_open())
+                    .map(|i| i.incident_id);
+                if let Some(i) = open.and_then(|id| self.incidents.get_mut(&id)) {
                     i.quorum_commit = *on;
                 }
             }
@@ -100,6 +100,8 @@ impl State {
                     i.next_at = None;
                     i.closed_at = Some(at);
                     i.outcome = Some(outcome.clone());
+                    let service = i.service.clone();
+                    self.forget_old_incidents(&service, at);
                 }
             }
             EventKind::StandbyTimeoutSet { service, seconds } => {

@@ -360,3 +360,34 @@ fn folding_the_journal_to_an_instant_gives_the_state_recorded_live_then() {
         Some("db-1")
     );
 }
+
+#[test]
+fn closed_incidents_leave_the_state_after_the_retention_while_recent_ones_stay() {
+    use crate::model::state::INCIDENT_RETENTION_DAYS;
+    let mut w = world(Plan::Business);
+    let t0 = w.now;
+    fault(&mut w, "db", Fault::PrimaryLost);
+    advance_to(&mut w, t0 + secs(60 + REBUILD_S));
+    assert!(w.state.incidents[&1].closed_at.is_some());
+    // A second loss a day later: both stay (the first closed within the retention).
+    let t1 = t0 + Duration::days(1);
+    advance_to(&mut w, t1);
+    fault(&mut w, "db", Fault::StandbyLost);
+    advance_to(&mut w, t1 + Duration::hours(1));
+    assert_eq!(w.state.incidents.len(), 2, "{:?}", w.state.incidents.keys());
+    assert!(w.state.incidents.values().all(|i| i.closed_at.is_some()));
+    // A third, past the retention of the first: the first leaves the state, the others stay,
+    // and the service's own list (the index) agrees.
+    let t2 = t0 + Duration::days(INCIDENT_RETENTION_DAYS) + Duration::hours(2);
+    advance_to(&mut w, t2);
+    fault(&mut w, "db", Fault::StandbyLost);
+    advance_to(&mut w, t2 + Duration::hours(1));
+    let ids: Vec<IncidentId> = w.state.incidents.keys().copied().collect();
+    assert_eq!(ids, vec![2, 3]);
+    let listed: Vec<IncidentId> = w
+        .state
+        .incidents_of(&k("p", "db"))
+        .map(|i| i.incident_id)
+        .collect();
+    assert_eq!(listed, vec![2, 3]);
+}
