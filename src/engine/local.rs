@@ -62,7 +62,8 @@ pub(super) type DriverWork = (DateTime<Utc>, Vec<(RunSpec, DriverRequest)>);
 pub(super) enum Request {
     Execute {
         actor: String,
-        command: Command,
+        /// Boxed: a command is large, and a batch of requests should be cheap to gather.
+        command: Box<Command>,
         reply: Reply<Receipt>,
     },
     Advance {
@@ -210,7 +211,7 @@ impl Engine for LocalEngine {
         let actor = actor.to_string();
         self.ask(move |reply| Request::Execute {
             actor,
-            command,
+            command: Box::new(command),
             reply,
         })
     }

@@ -118,7 +118,7 @@ impl LocalEngine {
     async fn execute_system(&self, command: Command) -> Result<Receipt, EngineError> {
         self.ask(move |reply| Request::Execute {
             actor: SYSTEM_ACTOR.to_string(),
-            command,
+            command: Box::new(command),
             reply,
         })
         .await
