@@ -395,6 +395,7 @@ impl Writer {
             state: &mut self.state,
             agenda: &mut self.agenda,
             planner: self.planner.as_ref(),
+            found: meta.clone(),
             meta,
             appended: Vec::new(),
             caught_up: Vec::new(),

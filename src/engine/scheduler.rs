@@ -20,6 +20,8 @@ pub(super) struct Batch<'a> {
     pub agenda: &'a mut Agenda,
     pub planner: &'a dyn MaintenancePlanner,
     pub meta: Meta,
+    /// The settings as this write found them (only what changed is written back).
+    pub found: Meta,
     /// Every event appended by this write, in order.
     pub appended: Vec<Event>,
     /// Events other writers appended before this write began.
@@ -135,8 +137,12 @@ impl Batch<'_> {
 
     /// Stores the clock settings and commits.
     pub fn commit(self) -> Result<(Vec<Event>, Vec<Event>), EngineError> {
-        store::set_meta(&self.tx, "watermark", &self.meta.watermark.to_rfc3339())?;
-        if let (ClockKind::Virtual, Some(t)) = (self.meta.clock, self.meta.virtual_now) {
+        if self.meta.watermark != self.found.watermark {
+            store::set_meta(&self.tx, "watermark", &self.meta.watermark.to_rfc3339())?;
+        }
+        if let (ClockKind::Virtual, Some(t)) = (self.meta.clock, self.meta.virtual_now)
+            && self.found.virtual_now != Some(t)
+        {
             store::set_meta(&self.tx, "virtual_now", &t.to_rfc3339())?;
         }
         self.tx

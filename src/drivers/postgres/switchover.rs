@@ -217,8 +217,7 @@ async fn critical(
         let took = fence::await_marker(green, run_id, &token).await?;
         Ok::<_, String>((lsn, took))
     };
-    let ((lsn, took), synced) =
-        futures::try_join!(marker, sequences::sync_sequences(blue, green))?;
+    let ((lsn, took), synced) = futures::try_join!(marker, sequences::sync_sequences(blue, green))?;
     log.push(format!("4 marker committed on blue at {lsn}"));
     log.push(format!(
         "4 marker seen on green {} ms after its commit",
