@@ -210,19 +210,14 @@ async fn critical(
          terminated) at {} ms",
         started.elapsed().as_millis()
     ));
-    // Sequences are not replicated, so green's are set from blue while the marker travels:
-    // both need only the fence, and the connections pipeline the two.
-    let marker = async {
-        let (token, lsn) = fence::commit_marker(blue, run_id).await?;
-        let took = fence::await_marker(green, run_id, &token).await?;
-        Ok::<_, String>((lsn, took))
-    };
-    let ((lsn, took), synced) = futures::try_join!(marker, sequences::sync_sequences(blue, green))?;
+    let (token, lsn) = fence::commit_marker(blue, run_id).await?;
     log.push(format!("4 marker committed on blue at {lsn}"));
+    let took = fence::await_marker(green, run_id, &token).await?;
     log.push(format!(
         "4 marker seen on green {} ms after its commit",
         took.as_millis()
     ));
+    let synced = sequences::sync_sequences(blue, green).await?;
     log.push(format!(
         "5 {} sequences set on green from blue at {} ms",
         synced.len(),

@@ -210,8 +210,8 @@ impl ProxyHandle {
     }
 
     /// Opens, ahead of a flip, a logged-in connection to `next` for every session that can be
-    /// re-bound, plus spares for clients that connect meanwhile, so the flip itself costs no
-    /// login; once parked, sessions without one open their own. Returns how many were opened.
+    /// re-bound, so the flip itself costs no login; once parked, sessions without one open
+    /// their own. Returns how many were opened.
     pub async fn prepare(&self, next: Upstream) -> usize {
         let ready = warm::fill(&self.shared, &next).await;
         self.shared

@@ -71,16 +71,7 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
                 .any(|(name, value)| name == "user" && *value == creds.user)
         })
         .collect();
-    // Spares, in the logins the sessions use, for clients that connect while the proxy is
-    // parked or draining: with a connection per transaction, as many sessions come and go as
-    // stay, and each one without a warm login costs the flip a SCRAM login on a busy server.
-    let spares = if wanted.is_empty() {
-        0
-    } else {
-        wanted.len() / 2 + 2
-    };
-    let spare: Vec<Params> = wanted.iter().cycle().take(spares).cloned().collect();
-    let opening = wanted.into_iter().chain(spare).map(|params| {
+    let opening = wanted.into_iter().map(|params| {
         let (addr, creds) = (next.addr.clone(), creds.clone());
         async move {
             let conn = upstream::open(&addr, &params, &creds, &[]).await;
