@@ -439,9 +439,10 @@ impl Writer {
         let mut writes = Vec::new();
         let mut reads = Vec::new();
         for r in batch {
-            match r {
-                Request::Execute { .. } | Request::Advance { .. } => writes.push(r),
-                _ => reads.push(r),
+            if r.is_write() {
+                writes.push(r);
+            } else {
+                reads.push(r);
             }
         }
         if !writes.is_empty() {
