@@ -319,9 +319,16 @@ async fn two_engines_on_one_file_see_each_other_and_record_a_deadline_once() {
     a.advance_clock(Duration::days(1))
         .await
         .expect("a advances");
+    // B reads A's clock move at once, not a copy of the settings it read before.
+    let a_now = a.clock().await.expect("a's clock").now;
+    assert_eq!(b.clock().await.expect("b's clock").now, a_now);
     b.advance_clock(Duration::days(3))
         .await
         .expect("b advances");
+    assert_eq!(
+        a.clock().await.expect("a's clock").now,
+        a_now + Duration::days(3)
+    );
     a.advance_clock(Duration::hours(1)).await.expect("a again");
     let journal = a.events(0, usize::MAX).await.expect("journal");
     let validations = journal

@@ -20,7 +20,7 @@ use crate::model::{Agenda, Command, Event, MaintenancePlanner, Seq, State};
 use super::background::{Checkpointer, Snapshotter};
 use super::clock::{ClockInfo, ClockKind, system_now};
 use super::scheduler::Batch;
-use super::store::Store;
+use super::store::{self, Meta, Store};
 use super::{Engine, EngineError, EngineInfo, Receipt, Snapshot};
 
 /// How often the engine looks for other processes' writes.
@@ -112,7 +112,10 @@ struct Writer {
     agenda: Agenda,
     planner: Box<dyn MaintenancePlanner + Send>,
     events: broadcast::Sender<Event>,
+    /// `PRAGMA data_version` when this writer last read the journal, and the settings then:
+    /// while it stays the same, no other connection wrote and neither needs reading again.
     data_version: i64,
+    meta: Meta,
     snapshot_head: Seq,
     snapshotter: Option<Snapshotter>,
     /// Writers in the last commit (how many to wait for in the next, see `gather`).
@@ -263,9 +266,9 @@ impl Writer {
                 state.apply(e);
             }
         }
+        let data_version = store.data_version()?;
         let meta = store.meta()?;
         let agenda = Agenda::build(&state, meta.watermark);
-        let data_version = store.data_version()?;
         Ok(Writer {
             store,
             state,
@@ -273,6 +276,7 @@ impl Writer {
             planner,
             events,
             data_version,
+            meta,
             snapshot_head,
             snapshotter: None,
             last_writers: 0,
@@ -332,8 +336,8 @@ impl Writer {
 
     /// How long to sleep: until the next deadline on the system clock, at most one poll.
     fn wait_time(&self) -> StdDuration {
-        match (self.store.meta().map(|m| m.clock), self.agenda.first()) {
-            (Ok(ClockKind::System), Some((at, _))) => (at - system_now())
+        match (self.meta.clock, self.agenda.first()) {
+            (ClockKind::System, Some((at, _))) => (at - system_now())
                 .to_std()
                 .unwrap_or(StdDuration::ZERO)
                 .min(POLL),
@@ -343,11 +347,8 @@ impl Writer {
 
     /// Picks up other writers' events, and runs deadlines that came due on the system clock.
     fn tick(&mut self) -> Result<(), EngineError> {
-        let version = self.store.data_version()?;
-        let foreign = version != self.data_version;
-        self.data_version = version;
-        let meta = self.store.meta()?;
-        let due = meta.clock == ClockKind::System
+        let foreign = self.store.data_version()? != self.data_version;
+        let due = self.meta.clock == ClockKind::System
             && self
                 .agenda
                 .first()
@@ -370,7 +371,6 @@ impl Writer {
                 for e in events {
                     let _ = self.events.send(e);
                 }
-                self.data_version = self.store.data_version().unwrap_or(self.data_version);
                 self.maybe_snapshot();
                 Ok(value)
             }
@@ -389,7 +389,14 @@ impl Writer {
     ) -> Result<(T, Vec<Event>), EngineError> {
         let path = self.store.path().to_path_buf();
         let tx = self.store.begin()?;
-        let meta = super::store::read_meta(&tx, &path)?;
+        // Inside the write lock: nobody else can commit until this transaction ends.
+        let version = store::data_version(&tx)?;
+        let foreign = version != self.data_version;
+        let meta = if foreign {
+            store::read_meta(&tx, &path)?
+        } else {
+            self.meta.clone()
+        };
         let mut batch = Batch {
             tx,
             state: &mut self.state,
@@ -400,12 +407,16 @@ impl Writer {
             appended: Vec::new(),
             caught_up: Vec::new(),
         };
-        batch.catch_up()?;
+        if foreign {
+            batch.catch_up()?;
+        }
         let now = batch.now();
         batch.run_deadlines(now, false)?;
         let value = work(&mut batch)?;
-        let (mut caught_up, appended) = batch.commit()?;
+        let (meta, mut caught_up, appended) = batch.commit()?;
         caught_up.extend(appended);
+        self.meta = meta;
+        self.data_version = version;
         Ok((value, caught_up))
     }
 
@@ -535,7 +546,7 @@ impl Writer {
     }
 
     fn clock_info(&self) -> Result<ClockInfo, EngineError> {
-        let meta = self.store.meta()?;
+        let meta = &self.meta;
         Ok(ClockInfo {
             kind: meta.clock,
             now: match (meta.clock, meta.virtual_now) {

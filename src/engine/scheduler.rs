@@ -135,8 +135,9 @@ impl Batch<'_> {
         })
     }
 
-    /// Stores the clock settings and commits.
-    pub fn commit(self) -> Result<(Vec<Event>, Vec<Event>), EngineError> {
+    /// Stores the clock settings and commits; returns the settings as committed, the events
+    /// caught up with and those appended.
+    pub fn commit(self) -> Result<(Meta, Vec<Event>, Vec<Event>), EngineError> {
         if self.meta.watermark != self.found.watermark {
             store::set_meta(&self.tx, "watermark", &self.meta.watermark.to_rfc3339())?;
         }
@@ -148,6 +149,6 @@ impl Batch<'_> {
         self.tx
             .commit()
             .map_err(|e| EngineError::Storage(e.to_string()))?;
-        Ok((self.caught_up, self.appended))
+        Ok((self.meta, self.caught_up, self.appended))
     }
 }

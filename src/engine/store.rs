@@ -163,11 +163,9 @@ impl Store {
         read_meta(&self.conn, &self.path)
     }
 
-    /// Whether another connection committed since the last call.
+    /// Changes whenever another connection commits (this one's own commits leave it alone).
     pub fn data_version(&self) -> Result<i64, EngineError> {
-        self.conn
-            .pragma_query_value(None, "data_version", |r| r.get(0))
-            .map_err(storage)
+        data_version(&self.conn)
     }
 
     /// The newest snapshot, if any, with the id of the last event it contains.
@@ -235,6 +233,14 @@ pub fn read_meta(conn: &Connection, path: &Path) -> Result<Meta, EngineError> {
             path.display()
         ))),
     }
+}
+
+/// `PRAGMA data_version` on any connection or transaction: it changes whenever another
+/// connection commits, so an unchanged value means nothing needs reading back.
+pub fn data_version(conn: &Connection) -> Result<i64, EngineError> {
+    conn.prepare_cached("PRAGMA data_version")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(storage)
 }
 
 /// Writes one setting inside a transaction.
