@@ -135,9 +135,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // LOCKSTEP_BENCH_OPEN=PATH: only the open figures, on a database a run left there (see
+    // LOCKSTEP_BENCH_KEEP), e.g. under a profiler.
+    if let Some(db) = std::env::var_os("LOCKSTEP_BENCH_OPEN") {
+        rt.block_on(opens(Path::new(&db), 0));
+        return;
+    }
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("bench.db");
+        // LOCKSTEP_BENCH_KEEP=PATH: build the fleet there and leave it.
+        let db = std::env::var_os("LOCKSTEP_BENCH_KEEP")
+            .map_or_else(|| dir.path().join("bench.db"), std::path::PathBuf::from);
         let t = Instant::now();
         let engine = build_fleet(&db).await;
         let steps = PROJECTS * PER_PROJECT / 2;
@@ -174,44 +182,73 @@ fn main() {
         let head = engine.snapshot().await.expect("snapshot").state.head;
         drop(engine);
 
-        // Open: snapshot + replay of the tail, until the engine answers.
-        let mut opens = Vec::new();
-        for _ in 0..7 {
-            let t = Instant::now();
-            let e = LocalEngine::open(&db).expect("open");
-            e.clock().await.expect("answers");
-            opens.push(t.elapsed().as_secs_f64() * 1000.0);
-            drop(e);
-        }
-        println!("open ({head} events, {} services, {steps} steps): median {:.1} ms", PROJECTS * PER_PROJECT, median(&mut opens));
-        open_breakdown(&db);
+        opens(&db, head).await;
         tokio::time::sleep(StdDuration::from_millis(10)).await;
     });
 }
 
-/// Where an open spends its time: the snapshot's decode, the indexes, the agenda.
+/// Opens the database seven times (snapshot + replay of the tail, until the engine answers)
+/// and prints the median, then where one open spends its time.
+async fn opens(db: &Path, head: u64) {
+    let mut times = Vec::new();
+    for _ in 0..7 {
+        let t = Instant::now();
+        let e = LocalEngine::open(db).expect("open");
+        e.clock().await.expect("answers");
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        drop(e);
+    }
+    let services = PROJECTS * PER_PROJECT;
+    let steps = services / 2;
+    let head = if head > 0 {
+        format!("{head} events, ")
+    } else {
+        String::new()
+    };
+    println!(
+        "open ({head}{services} services, {steps} steps): median {:.1} ms",
+        median(&mut times)
+    );
+    open_breakdown(db);
+}
+
+/// Where an open spends its time: the snapshot's decode, the tail's replay, the indexes, the
+/// agenda.
 fn open_breakdown(db: &Path) {
+    let t = Instant::now();
     let store = lockstep::engine::store::Store::open(db).expect("store");
+    let connect = t.elapsed();
     let t = Instant::now();
     let mut state = store
         .load_snapshot()
         .expect("snapshot")
         .expect("a snapshot");
     let decode = t.elapsed();
+    let at = state.head;
     let t = Instant::now();
     state.reindex();
     let reindex = t.elapsed();
     let t = Instant::now();
+    let tail = store.events_since(state.head, usize::MAX).expect("tail");
+    for e in &tail {
+        state.apply(e);
+    }
+    let replay = t.elapsed();
+    let t = Instant::now();
     let agenda = lockstep::model::Agenda::build(&state, store.meta().expect("meta").watermark);
     let build = t.elapsed();
+    let ms = |d: StdDuration| d.as_secs_f64() * 1000.0;
     println!(
-        "  of which: snapshot at #{} ({} incidents, {} services) decoded in {:.1} ms, indexes {:.1} ms, agenda of {} deadlines {:.1} ms",
-        state.head,
+        "  of which: connect {:.1} ms, snapshot at #{at} ({} incidents, {} services) decoded in \
+         {:.1} ms, indexes {:.1} ms, {} events replayed in {:.1} ms, agenda of {} deadlines {:.1} ms",
+        ms(connect),
         state.incidents.len(),
         state.services.len(),
-        decode.as_secs_f64() * 1000.0,
-        reindex.as_secs_f64() * 1000.0,
+        ms(decode),
+        ms(reindex),
+        tail.len(),
+        ms(replay),
         agenda.len(),
-        build.as_secs_f64() * 1000.0
+        ms(build)
     );
 }

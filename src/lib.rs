@@ -12,3 +12,8 @@ pub mod engine;
 pub mod human;
 pub mod model;
 pub mod tui;
+
+/// mimalloc for every binary built on lockstep (the dashboard, the server, the tests and the
+/// benchmarks): opening a large journal and committing commands allocate many small values.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

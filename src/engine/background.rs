@@ -79,7 +79,7 @@ impl Snapshotter {
             .name("lockstep-snapshot".into())
             .spawn(move || {
                 let mut conn = None;
-                for state in incoming {
+                for mut state in incoming {
                     busy.store(true, Ordering::Release);
                     if conn.is_none() {
                         match connect(&path) {
@@ -92,7 +92,7 @@ impl Snapshotter {
                         }
                     }
                     if let Some(c) = &conn
-                        && let Err(e) = write_snapshot(c, &state)
+                        && let Err(e) = write_snapshot(c, &mut state)
                     {
                         tracing::warn!("snapshot at #{} not written: {e}", state.head);
                     }

@@ -302,7 +302,7 @@ impl Writer {
         // Let a snapshot being written finish first: the one below is newer.
         self.snapshotter.take();
         if self.state.head >= self.snapshot_head + SNAPSHOT_ON_CLOSE_AFTER
-            && let Err(e) = self.store.save_snapshot(&self.state)
+            && let Err(e) = self.store.save_snapshot(&mut self.state)
         {
             tracing::warn!("snapshot on close failed: {e}");
         }

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod local;
 pub mod runs;
 mod scheduler;
+pub mod snapshot;
 pub mod store;
 
 use std::path::PathBuf;

@@ -179,11 +179,11 @@ impl Store {
             )
             .optional()
             .map_err(storage)?;
-        row.map(|body| decode_snapshot(&body)).transpose()
+        row.map(|body| super::snapshot::decode(&body)).transpose()
     }
 
     /// Saves a snapshot of `state` and keeps only the two newest.
-    pub fn save_snapshot(&self, state: &State) -> Result<(), EngineError> {
+    pub fn save_snapshot(&self, state: &mut State) -> Result<(), EngineError> {
         write_snapshot(&self.conn, state)
     }
 
@@ -298,23 +298,9 @@ impl Store {
     }
 }
 
-/// Encodes a snapshot: MessagePack with field names (self-describing, so the state's tagged
-/// enums round-trip, and about a quarter quicker to read back than JSON).
-pub fn encode_snapshot(state: &State) -> Result<Vec<u8>, EngineError> {
-    rmp_serde::to_vec_named(state).map_err(storage)
-}
-
-/// Decodes a snapshot written by [`encode_snapshot`], or a JSON one from an older lockstep.
-pub fn decode_snapshot(body: &[u8]) -> Result<State, EngineError> {
-    if body.first() == Some(&b'{') {
-        return serde_json::from_slice::<State>(body).map_err(storage);
-    }
-    rmp_serde::from_slice::<State>(body).map_err(storage)
-}
-
 /// Writes a snapshot of `state` on any connection and keeps only the two newest.
-pub fn write_snapshot(conn: &Connection, state: &State) -> Result<(), EngineError> {
-    let body = encode_snapshot(state)?;
+pub fn write_snapshot(conn: &Connection, state: &mut State) -> Result<(), EngineError> {
+    let body = super::snapshot::encode(state)?;
     conn.execute(
         "INSERT OR REPLACE INTO snapshots (seq, body) VALUES (?1, ?2)",
         params![state.head as i64, body],

@@ -1,14 +1,16 @@
 //! The agenda: every instant at which lockstep must act by itself (auto-validations, maintenance
 //! windows, updates finishing), kept up to date event by event so finding the next one is cheap.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap;
 
 use chrono::{DateTime, Utc};
 
 use super::command::Command;
 use super::event::{EventKind, StepId};
 use super::run::{RunId, RunPhase};
-use super::service::ServiceKey;
+use super::service::{Service, ServiceKey};
 use super::state::State;
 
 /// Something lockstep does by itself at a given instant. At one instant, updates finish first,
@@ -59,13 +61,41 @@ impl Due {
 #[derive(Debug, Clone, Default)]
 pub struct Agenda {
     by_time: BTreeSet<(DateTime<Utc>, Due)>,
-    at: HashMap<Due, DateTime<Utc>>,
+    at: FxHashMap<Due, DateTime<Utc>>,
 }
 
 impl Agenda {
     /// Builds the agenda of `state`; windows are looked for strictly after `watermark`.
     #[must_use]
     pub fn build(state: &State, watermark: DateTime<Utc>) -> Self {
+        let mut agenda = Agenda::default();
+        // Computed from borrowed data; a deadline's key is cloned only when there is one.
+        for svc in state.services.values() {
+            if let Some(at) = finish_at(svc) {
+                agenda.insert(Due::FinishUpdate(svc.key.clone()), at);
+            }
+            if let Some(at) = window_at(state, svc, watermark) {
+                agenda.insert(Due::Window(svc.key.clone()), at);
+            }
+            if let Some(at) = state.fleet_action_at(svc) {
+                agenda.insert(Due::Fleet(svc.key.clone()), at);
+            }
+        }
+        for step in state.steps.values() {
+            if let Some(at) = state.auto_validation_at(step) {
+                agenda.insert(Due::AutoValidate(step.step_id), at);
+            }
+        }
+        for id in state.runs.keys() {
+            agenda.refresh(state, Due::RunComplete(id.clone()), watermark);
+            agenda.refresh(state, Due::RunObserve(id.clone()), watermark);
+        }
+        agenda
+    }
+
+    /// Every deadline, one refresh per kind and key (what [`Agenda::build`] must equal).
+    #[cfg(test)]
+    pub(crate) fn build_by_refresh(state: &State, watermark: DateTime<Utc>) -> Self {
         let mut agenda = Agenda::default();
         for key in state.services.keys() {
             agenda.refresh(state, Due::FinishUpdate(key.clone()), watermark);
@@ -80,6 +110,19 @@ impl Agenda {
             agenda.refresh(state, Due::RunObserve(id.clone()), watermark);
         }
         agenda
+    }
+
+    /// Every deadline in time order.
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> Vec<(DateTime<Utc>, Due)> {
+        self.by_time.iter().cloned().collect()
+    }
+
+    fn insert(&mut self, due: Due, at: DateTime<Utc>) {
+        if let Some(old) = self.at.insert(due.clone(), at) {
+            self.by_time.remove(&(old, due.clone()));
+        }
+        self.by_time.insert((at, due));
     }
 
     /// The earliest deadline.
@@ -106,8 +149,7 @@ impl Agenda {
             self.by_time.remove(&(old, due.clone()));
         }
         if let Some(at) = when(state, &due, watermark) {
-            self.at.insert(due.clone(), at);
-            self.by_time.insert((at, due));
+            self.insert(due, at);
         }
     }
 
@@ -121,21 +163,9 @@ impl Agenda {
 
 fn when(state: &State, due: &Due, watermark: DateTime<Utc>) -> Option<DateTime<Utc>> {
     match due {
-        Due::FinishUpdate(key) => state
-            .services
-            .get(key)?
-            .updating
-            .as_ref()
-            .map(|u| u.finishes_at),
+        Due::FinishUpdate(key) => finish_at(state.services.get(key)?),
         Due::AutoValidate(id) => state.auto_validation_at(state.steps.get(id)?),
-        Due::Window(key) => {
-            let svc = state.services.get(key)?;
-            (svc.powered
-                && svc.updating.is_none()
-                && state.active_run(key).is_none()
-                && state.pending_update(svc).is_some())
-            .then(|| svc.maintenance.next_after(watermark))
-        }
+        Due::Window(key) => window_at(state, state.services.get(key)?, watermark),
         Due::RunComplete(id) => {
             let run = state.runs.get(id)?;
             if run.pending.is_some() || run.status.is_finished() {
@@ -157,6 +187,18 @@ fn when(state: &State, due: &Due, watermark: DateTime<Utc>) -> Option<DateTime<U
         }
         Due::Fleet(key) => state.next_fleet_action_at(key),
     }
+}
+
+fn finish_at(svc: &Service) -> Option<DateTime<Utc>> {
+    svc.updating.as_ref().map(|u| u.finishes_at)
+}
+
+fn window_at(state: &State, svc: &Service, watermark: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (svc.powered
+        && svc.updating.is_none()
+        && state.active_run(&svc.key).is_none()
+        && state.pending_update(svc).is_some())
+    .then(|| svc.maintenance.next_after(watermark))
 }
 
 fn service_dues(state: &State, key: &ServiceKey, out: &mut Vec<Due>) {

@@ -7,7 +7,7 @@ use chrono::Duration;
 use proptest::prelude::*;
 
 use super::testkit::{World, k, v};
-use super::{Command, EventKind, ServiceType};
+use super::{Agenda, Command, EventKind, ServiceType};
 
 const SERVICES: usize = 6;
 
@@ -177,6 +177,11 @@ proptest! {
         for op in &ops {
             run(&mut w, op, &mut next_minor);
             check_shape(&w);
+            // The agenda built in one pass finds every deadline one refresh per kind finds.
+            prop_assert_eq!(
+                Agenda::build(&w.state, w.now).entries(),
+                Agenda::build_by_refresh(&w.state, w.now).entries()
+            );
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The state: the fold of the journal (`State::apply`), with the queries every view needs.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,9 +105,9 @@ pub struct State {
 #[derive(Debug, Clone, Default)]
 struct Index {
     built: bool,
-    by_source: HashMap<ServiceKey, Vec<StepId>>,
-    by_destination: HashMap<ServiceKey, StepId>,
-    incidents_by_service: HashMap<ServiceKey, Vec<IncidentId>>,
+    by_source: FxHashMap<ServiceKey, Vec<StepId>>,
+    by_destination: FxHashMap<ServiceKey, StepId>,
+    incidents_by_service: FxHashMap<ServiceKey, Vec<IncidentId>>,
 }
 
 impl State {

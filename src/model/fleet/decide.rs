@@ -134,16 +134,32 @@ impl State {
     /// a controlled switchover (F4) for an update being applied on a plan with standbys.
     #[must_use]
     pub fn next_fleet_action_at(&self, service: &ServiceKey) -> Option<DateTime<Utc>> {
-        if let Some(i) = self.open_incident(service) {
+        match self.services.get(service) {
+            Some(svc) => self.fleet_action_at(svc),
+            None => self.open_incident(service).and_then(|i| i.next_at),
+        }
+    }
+
+    /// [`State::next_fleet_action_at`] for a service at hand, in one pass over its incidents.
+    #[must_use]
+    pub fn fleet_action_at(&self, svc: &Service) -> Option<DateTime<Utc>> {
+        let mut open = None;
+        let mut begun = false;
+        let mut last_closed: Option<DateTime<Utc>> = None;
+        for i in self.incidents_of(&svc.key) {
+            match i.closed_at {
+                None => open = Some(i),
+                Some(closed) => last_closed = last_closed.max(Some(closed)),
+            }
+            if let Some(u) = &svc.updating {
+                begun |= i.kind == IncidentKind::Switchover && i.opened_at >= u.started_at;
+            }
+        }
+        if let Some(i) = open {
             return i.next_at;
         }
-        let svc = self.services.get(service)?;
         let u = svc.updating.as_ref()?;
         let has_standby = svc.nodes.iter().any(|n| n.role == NodeRole::Standby);
-        let begun = self
-            .incidents_of(service)
-            .any(|i| i.kind == IncidentKind::Switchover && i.opened_at >= u.started_at);
-        let last_closed = self.incidents_of(service).filter_map(|i| i.closed_at).max();
         (has_standby && !begun).then(|| last_closed.map_or(u.started_at, |c| c.max(u.started_at)))
     }
 
