@@ -7,6 +7,7 @@
 //! prints the longest client-visible gap (the longest time in which no transaction of any
 //! client completed), errors, lost and duplicated rows and p99 latency, and also the longest
 //! time one client waited between two of its own transactions next to its usual interval.
+//! The clients run on their own threads (a runtime of their own), as other programs would.
 
 #[path = "../tests/common/pg.rs"]
 mod pg;
@@ -70,6 +71,11 @@ struct ClientLog {
 struct Figures {
     /// The longest time in which no client's transaction completed.
     gap_ms: f64,
+    /// Where that gap lay, in ms from the switch's start (negative: before).
+    gap_from_ms: f64,
+    gap_to_ms: f64,
+    /// The longest such time in the 1.5 s of load before the switch began (the workload's own).
+    gap_before_ms: f64,
     /// The longest time one client waited between two of its transactions, and its median.
     stall_ms: f64,
     /// When that wait ended, in ms after the switch began (negative: before).
@@ -133,6 +139,11 @@ fn print_figures(label: &str, f: &Figures) {
         "  {label:<32} longest gap {:>6.1} ms | errors {} | lost {} | duplicated {} | p99 {:.1} ms \
          | {} acknowledged",
         f.gap_ms, f.errors, f.lost, f.duplicated, f.p99_ms, f.acknowledged
+    );
+    println!(
+        "    that gap lay from {:+.0} to {:+.0} ms of the switch's start; the longest gap in the \
+         load before the switch: {:.1} ms",
+        f.gap_from_ms, f.gap_to_ms, f.gap_before_ms
     );
     println!(
         "    longest wait of one client between two of its transactions {:.1} ms, ended {:+.0} ms \
@@ -424,12 +435,28 @@ fn start_load(
     for writer in 0..=WRITERS {
         let (dsn, stop) = (dsn.clone(), Arc::clone(stop));
         let probe = writer == WRITERS;
-        clients.push(tokio::spawn(async move {
+        clients.push(client_runtime().spawn(async move {
             let id = if probe { PROBE_WRITER } else { writer as i32 };
             client(dsn, workload, id, probe, stop).await
         }));
     }
     clients
+}
+
+/// The clients' own runtime and threads: clients are other programs, so their work (a SCRAM
+/// login per transaction costs milliseconds of CPU) must not queue behind lockstep's endpoint
+/// and driver on the same two worker threads, just as PgBouncer runs in its own process.
+/// They still share the machine's cores with both.
+fn client_runtime() -> &'static tokio::runtime::Runtime {
+    static CLIENTS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    CLIENTS.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("bench-client")
+            .enable_all()
+            .build()
+            .expect("the clients' runtime")
+    })
 }
 
 async fn client(
@@ -535,11 +562,21 @@ async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures
         }
     }
     all_done.sort();
-    let gap = all_done
+    let (gap, gap_ended) = all_done
         .windows(2)
+        .map(|pair| (pair[1] - pair[0], pair[1]))
+        .max()
+        .unwrap_or((Duration::ZERO, switch_at));
+    let gap_before = all_done
+        .windows(2)
+        .filter(|pair| pair[1] <= switch_at)
         .map(|pair| pair[1] - pair[0])
         .max()
         .unwrap_or_default();
+    let from_switch = |at: Instant| {
+        at.saturating_duration_since(switch_at).as_secs_f64() * 1000.0
+            - switch_at.saturating_duration_since(at).as_secs_f64() * 1000.0
+    };
     intervals.sort();
     let median_interval = intervals
         .get(intervals.len() / 2)
@@ -573,6 +610,9 @@ async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
     Figures {
         gap_ms: gap.as_secs_f64() * 1000.0,
+        gap_from_ms: from_switch(gap_ended - gap),
+        gap_to_ms: from_switch(gap_ended),
+        gap_before_ms: gap_before.as_secs_f64() * 1000.0,
         stall_ms: stall.as_secs_f64() * 1000.0,
         stall_ended_ms: stall_ended
             .saturating_duration_since(switch_at)

@@ -284,7 +284,11 @@ async fn b5_switchover_held_past_its_timeout_reverts_to_a_writable_blue_losing_n
         }
         other => panic!("B5 should revert: {other:?}"),
     }
-    assert!(b5.downtime_ms.is_some_and(|ms| ms >= 2_500), "{b5:?}");
+    // The run lasted its whole timeout (counted from its start, before the guardrails, so the
+    // park itself is shorter by however long those took on a busy machine) and measured the
+    // clients' wait.
+    assert!(b5.took_ms >= 3_000, "{b5:?}");
+    assert!(b5.downtime_ms.is_some_and(|ms| ms > 0), "{b5:?}");
     assert!(tally.failures.is_empty(), "failed: {:?}", tally.failures);
     assert_eq!(
         present(&pg::dsn(&blue, "shop"), &tally.acknowledged).await,

@@ -2,7 +2,8 @@
 //! read-only, client backends that do not come through lockstep's endpoint are terminated),
 //! and a marker row committed on blue is awaited on green, which proves green has applied
 //! everything blue committed before it. The marker table is created in B2, before the schema
-//! is copied, so the publication for all tables carries it.
+//! is copied, so the publication for all tables carries it. Each side takes one round trip:
+//! on a machine busy with client logins every round trip costs milliseconds of the park.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use super::session::{Session, ident, literal};
 /// The table the marker rows go to, on blue and (by replication) on green.
 pub const MARKER_TABLE: &str = "lockstep_switchover_marker";
 
-/// How often green is polled for the marker.
+/// How often green looks for the marker.
 const MARKER_POLL: Duration = Duration::from_millis(1);
 
 /// Creates the marker table on `side` unless it exists.
@@ -39,43 +40,130 @@ pub async fn drop_marker_table(side: &Session) -> Result<(), String> {
         .await
 }
 
-/// Fences writes on blue's database `database`, in one round trip: new sessions start
-/// read-only, and client backends other than the endpoint's (`endpoint_ports`, the local ports
-/// of its server connections) and this session are terminated. Returns how many were.
-pub async fn fence(blue: &Session, database: &str, endpoint_ports: &[u16]) -> Result<u64, String> {
+/// What [`fence_and_mark`] did on blue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fenced {
+    /// Client backends terminated (other than the endpoint's and this session).
+    pub terminated: u64,
+    /// The marker's token, to wait for on green.
+    pub token: String,
+    /// Blue's WAL position after the marker.
+    pub lsn: String,
+    /// Every sequence (`schema.name`) with its `last_value` on blue, none if never used, read
+    /// once writes were fenced.
+    pub sequences: Vec<(String, Option<i64>)>,
+}
+
+/// Steps 3 and 4 on blue in one round trip: fences writes on `database` (new sessions start
+/// read-only, committed first), then terminates the client backends other than the
+/// endpoint's (`endpoint_ports`, the local ports of its server connections) and this session,
+/// waiting for each to exit, commits a marker row for `run_id` and reads blue's WAL position
+/// and every sequence's value — none of which can move any more.
+pub async fn fence_and_mark(
+    blue: &Session,
+    database: &str,
+    endpoint_ports: &[u16],
+    run_id: &str,
+) -> Result<Fenced, String> {
     let ports: Vec<String> = endpoint_ports.iter().map(u16::to_string).collect();
     let keep = if ports.is_empty() {
         String::new()
     } else {
         format!("AND COALESCE(client_port, -1) NOT IN ({})", ports.join(","))
     };
+    let token = format!("{:016x}", rand::random::<u64>());
     let sql = format!(
-        "ALTER DATABASE {} SET default_transaction_read_only = on;
-         SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity
+        "BEGIN; ALTER DATABASE {} SET default_transaction_read_only = on; COMMIT;
+         SELECT count(pg_terminate_backend(pid, 5000))::text FROM pg_stat_activity
          WHERE datname = current_database() AND backend_type = 'client backend'
-           AND pid <> pg_backend_pid() {keep}",
-        ident(database)
+           AND pid <> pg_backend_pid() {keep};
+         INSERT INTO public.{MARKER_TABLE} (run_id, token) VALUES ({}, {})
+         ON CONFLICT (run_id) DO UPDATE SET token = excluded.token, at = now();
+         SELECT pg_current_wal_lsn()::text, COALESCE(
+             (SELECT json_agg(json_build_array(format('%I.%I', schemaname, sequencename),
+                                                last_value) ORDER BY schemaname, sequencename)
+              FROM pg_sequences
+              WHERE schemaname NOT IN ('pg_catalog', 'information_schema')), '[]')::text",
+        ident(database),
+        literal(run_id),
+        literal(&token)
     );
-    let answer = simple_text(blue, &sql, "fencing blue").await?;
-    Ok(answer.parse().unwrap_or(0))
+    let rows = simple_rows(blue, &sql, "fencing blue and committing the marker").await?;
+    let malformed = || format!("{} answered the fence in an unexpected shape", blue.side);
+    let [terminated, last] = rows.as_slice() else {
+        return Err(malformed());
+    };
+    let terminated = terminated.first().and_then(|t| t.parse().ok()).unwrap_or(0);
+    let (Some(lsn), Some(sequences)) = (last.first(), last.get(1)) else {
+        return Err(malformed());
+    };
+    let sequences: Vec<(String, Option<i64>)> =
+        serde_json::from_str(sequences).map_err(|_| malformed())?;
+    Ok(Fenced {
+        terminated,
+        token,
+        lsn: lsn.clone(),
+        sequences,
+    })
 }
 
-/// The first value of the last row a simple-protocol `sql` returns (several statements, one
-/// round trip).
-async fn simple_text(side: &Session, sql: &str, doing: &str) -> Result<String, String> {
+/// Steps 4 and 5 on green in one round trip: waits (at most `limit`) until green shows the
+/// marker `token` for `run_id`, then sets every sequence blue used to blue's value, in one
+/// transaction. Returns how long green took.
+pub async fn await_marker_and_set(
+    green: &Session,
+    run_id: &str,
+    token: &str,
+    sequences: &[(String, Option<i64>)],
+    limit: Duration,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    let setvals: String = sequences
+        .iter()
+        .filter_map(|(name, value)| {
+            value.map(|v| format!("PERFORM setval({}, {v}, true);\n", literal(name)))
+        })
+        .collect();
+    let sql = format!(
+        "DO $lockstep$
+         DECLARE give_up timestamptz := clock_timestamp() + interval '{} milliseconds';
+         BEGIN
+           WHILE NOT EXISTS (SELECT 1 FROM public.{MARKER_TABLE}
+                             WHERE run_id = {} AND token = {}) LOOP
+             IF clock_timestamp() > give_up THEN
+               RAISE EXCEPTION 'the switchover marker did not reach green in time';
+             END IF;
+             PERFORM pg_sleep({});
+           END LOOP;
+           {setvals}
+         END $lockstep$",
+        limit.as_millis(),
+        literal(run_id),
+        literal(token),
+        MARKER_POLL.as_secs_f64()
+    );
+    green.execute(&sql).await?;
+    Ok(started.elapsed())
+}
+
+/// Every row a simple-protocol `sql` returns, as text (several statements, one round trip).
+async fn simple_rows(side: &Session, sql: &str, doing: &str) -> Result<Vec<Vec<String>>, String> {
     let messages = side
         .client
         .simple_query(sql)
         .await
         .map_err(|e| side.error(doing, &e))?;
-    messages
+    Ok(messages
         .iter()
-        .rev()
-        .find_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or_default().to_string())
+                    .collect(),
+            ),
             _ => None,
         })
-        .ok_or_else(|| format!("{} returned nothing {doing}", side.side))
+        .collect())
 }
 
 /// Lifts the fence: blue's database is writable for new sessions again.
@@ -86,37 +174,6 @@ pub async fn unfence(blue: &Session) -> Result<(), String> {
         ident(&database)
     ))
     .await
-}
-
-/// Commits a marker row for `run_id` on blue; returns its token and blue's WAL position after
-/// the commit, in one round trip.
-pub async fn commit_marker(blue: &Session, run_id: &str) -> Result<(String, String), String> {
-    let token = format!("{:016x}", rand::random::<u64>());
-    let sql = format!(
-        "INSERT INTO public.{MARKER_TABLE} (run_id, token) VALUES ({}, {})
-         ON CONFLICT (run_id) DO UPDATE SET token = excluded.token, at = now();
-         SELECT pg_current_wal_lsn()::text",
-        literal(run_id),
-        literal(&token)
-    );
-    let lsn = simple_text(blue, &sql, "committing the marker").await?;
-    Ok((token, lsn))
-}
-
-/// Waits until green shows the marker `token` for `run_id`; returns how long it took.
-pub async fn await_marker(green: &Session, run_id: &str, token: &str) -> Result<Duration, String> {
-    let started = Instant::now();
-    let sql = format!(
-        "SELECT count(*)::text FROM public.{MARKER_TABLE} WHERE run_id = {} AND token = {}",
-        literal(run_id),
-        literal(token)
-    );
-    loop {
-        if green.text(&sql).await? == "1" {
-            return Ok(started.elapsed());
-        }
-        tokio::time::sleep(MARKER_POLL).await;
-    }
 }
 
 /// Waits until the slot `slot` on blue confirms green flushed past `lsn`; returns how long.

@@ -1,6 +1,8 @@
 //! B5 step 5: logical replication does not carry sequences, so before clients move to green
 //! every sequence on green is set from blue. Run it after writes on blue are fenced, so no
-//! value blue hands out afterwards can be handed out again by green.
+//! value blue hands out afterwards can be handed out again by green. The endpoint's switchover
+//! reads them with the fence ([`super::fence::fence_and_mark`]) and sets them with the marker
+//! wait; [`sync_sequences`] does both on its own (the classic PgBouncer recipe).
 
 use super::session::{Session, literal};
 
@@ -15,23 +17,29 @@ pub async fn sync_sequences(blue: &Session, green: &Session) -> Result<Vec<Strin
              ORDER BY 1",
         )
         .await?;
-    let mut log = Vec::new();
-    let mut statements = Vec::new();
-    for row in &rows {
-        let name: String = row.get(0);
-        let last: Option<i64> = row.get(1);
-        match last {
-            Some(value) => {
-                statements.push(format!("SELECT setval({}, {value}, true);", literal(&name)));
-                log.push(format!("sequence {name} set to {value} on green"));
-            }
-            None => log.push(format!("sequence {name} never used on blue: left as is")),
-        }
-    }
+    let values: Vec<(String, Option<i64>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let statements: Vec<String> = values
+        .iter()
+        .filter_map(|(name, last)| {
+            last.map(|value| format!("SELECT setval({}, {value}, true);", literal(name)))
+        })
+        .collect();
     if !statements.is_empty() {
         green
             .execute(&format!("BEGIN;\n{}\nCOMMIT;", statements.join("\n")))
             .await?;
     }
-    Ok(log)
+    Ok(describe(&values))
+}
+
+/// One log line per sequence read from blue.
+#[must_use]
+pub fn describe(sequences: &[(String, Option<i64>)]) -> Vec<String> {
+    sequences
+        .iter()
+        .map(|(name, value)| match value {
+            Some(value) => format!("sequence {name} set to {value} on green"),
+            None => format!("sequence {name} never used on blue: left as is"),
+        })
+        .collect()
 }

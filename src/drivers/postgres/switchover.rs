@@ -204,26 +204,25 @@ async fn critical(
         started.elapsed().as_millis()
     ));
     progress.fenced = Some(std::time::Instant::now());
-    let terminated = fence::fence(blue, database, &proxy.upstream_ports()).await?;
+    let fenced = fence::fence_and_mark(blue, database, &proxy.upstream_ports(), run_id).await?;
     log.push(format!(
-        "3 writes fenced on blue (new sessions read-only, {terminated} other client backends \
+        "3 writes fenced on blue (new sessions read-only, {} other client backends \
          terminated) at {} ms",
+        fenced.terminated,
         started.elapsed().as_millis()
     ));
-    let (token, lsn) = fence::commit_marker(blue, run_id).await?;
-    log.push(format!("4 marker committed on blue at {lsn}"));
-    let took = fence::await_marker(green, run_id, &token).await?;
+    log.push(format!("4 marker committed on blue at {}", fenced.lsn));
+    let limit = plan.timeout.saturating_sub(started.elapsed());
+    let took =
+        fence::await_marker_and_set(green, run_id, &fenced.token, &fenced.sequences, limit).await?;
     log.push(format!(
-        "4 marker seen on green {} ms after its commit",
-        took.as_millis()
-    ));
-    let synced = sequences::sync_sequences(blue, green).await?;
-    log.push(format!(
-        "5 {} sequences set on green from blue at {} ms",
-        synced.len(),
+        "4 marker seen on green and 5 {} sequences set there from blue, {} ms after its \
+         commit, at {} ms",
+        fenced.sequences.iter().filter(|(_, v)| v.is_some()).count(),
+        took.as_millis(),
         started.elapsed().as_millis()
     ));
-    log.extend(synced);
+    log.extend(sequences::describe(&fenced.sequences));
     progress.flipping = true;
     let flip = proxy.flip(green_up, plan.timeout).await?;
     log.push(format!(

@@ -11,6 +11,7 @@
 //! connections see no error) and [`resume`](ProxyHandle::resume).
 
 mod cancel;
+mod scram;
 mod session;
 pub mod upstream;
 mod warm;

@@ -8,7 +8,9 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use postgres_protocol::authentication::{md5_hash, sasl};
+use postgres_protocol::authentication::md5_hash;
+
+use super::scram::Scram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -83,13 +85,13 @@ async fn open_now(
         .await
         .map_err(io)?;
     let mut inbox = Inbox::default();
-    let mut scram: Option<sasl::ScramSha256> = None;
+    let mut scram: Option<Scram> = None;
     let mut key = None;
     loop {
         let message = next_message(&mut stream, &mut inbox, addr).await?;
         match message.tag {
             b'R' => {
-                let reply = authenticate(&message, creds, &mut scram)?;
+                let reply = authenticate(&message, creds, &mut scram).await?;
                 if !reply.is_empty() {
                     stream.write_all(&reply).await.map_err(io)?;
                 }
@@ -196,10 +198,10 @@ async fn next_message(
 }
 
 /// The answer to one Authentication message (empty when none is due).
-fn authenticate(
+async fn authenticate(
     message: &Message,
     creds: &Credentials,
-    scram: &mut Option<sasl::ScramSha256>,
+    scram: &mut Option<Scram>,
 ) -> Result<bytes::Bytes, String> {
     let body = message.body();
     if body.len() < 4 {
@@ -221,26 +223,25 @@ fn authenticate(
             if !mechanisms.contains(&&b"SCRAM-SHA-256"[..]) {
                 return Err("the server offers no SCRAM-SHA-256 the proxy can answer".into());
             }
-            let client = sasl::ScramSha256::new(password, sasl::ChannelBinding::unsupported());
+            let (client, first) = Scram::start(&creds.password);
             let mut body = BytesMut::new();
             body.put_slice(b"SCRAM-SHA-256\0");
-            body.put_i32(client.message().len() as i32);
-            body.put_slice(client.message());
+            body.put_i32(first.len() as i32);
+            body.put_slice(first.as_bytes());
             *scram = Some(client);
             Ok(wire::message(b'p', &body))
         }
         11 => {
             let client = scram.as_mut().ok_or("SCRAM continued before it began")?;
-            client
-                .update(data)
+            let last = client
+                .proof(data)
+                .await
                 .map_err(|e| format!("SCRAM exchange failed: {e}"))?;
-            Ok(wire::message(b'p', client.message()))
+            Ok(wire::message(b'p', last.as_bytes()))
         }
         12 => {
             let mut client = scram.take().ok_or("SCRAM finished before it began")?;
-            client
-                .finish(data)
-                .map_err(|e| format!("the server's SCRAM signature did not verify: {e}"))?;
+            client.verify(data)?;
             Ok(bytes::Bytes::new())
         }
         other => Err(format!(
