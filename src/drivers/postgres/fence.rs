@@ -40,67 +40,71 @@ pub async fn drop_marker_table(side: &Session) -> Result<(), String> {
         .await
 }
 
-/// What [`fence_and_mark`] did on blue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fenced {
-    /// Client backends terminated (other than the endpoint's and this session).
-    pub terminated: u64,
-    /// The marker's token, to wait for on green.
-    pub token: String,
-    /// Blue's WAL position after the marker.
-    pub lsn: String,
-    /// Every sequence (`schema.name`) with its `last_value` on blue, none if never used, read
-    /// once writes were fenced.
-    pub sequences: Vec<(String, Option<i64>)>,
-}
-
-/// Steps 3 and 4 on blue in one round trip: fences writes on `database` (new sessions start
-/// read-only, committed first), then terminates the client backends other than the
-/// endpoint's (`endpoint_ports`, the local ports of its server connections) and this session,
-/// waiting for each to exit, commits a marker row for `run_id` and reads blue's WAL position
-/// and every sequence's value — none of which can move any more.
-pub async fn fence_and_mark(
-    blue: &Session,
-    database: &str,
-    endpoint_ports: &[u16],
-    run_id: &str,
-) -> Result<Fenced, String> {
+/// Step 3 on blue in one round trip: fences writes on `database` (new sessions start
+/// read-only; committed first), then terminates the client backends other than the endpoint's
+/// (`endpoint_ports`, the local ports of its server connections) and this session, waiting
+/// for each to exit. Returns how many were. The endpoint's own sessions are untouched, so this
+/// runs while they drain.
+pub async fn fence(blue: &Session, database: &str, endpoint_ports: &[u16]) -> Result<u64, String> {
     let ports: Vec<String> = endpoint_ports.iter().map(u16::to_string).collect();
     let keep = if ports.is_empty() {
         String::new()
     } else {
         format!("AND COALESCE(client_port, -1) NOT IN ({})", ports.join(","))
     };
-    let token = format!("{:016x}", rand::random::<u64>());
     let sql = format!(
         "BEGIN; ALTER DATABASE {} SET default_transaction_read_only = on; COMMIT;
          SELECT count(pg_terminate_backend(pid, 5000))::text FROM pg_stat_activity
          WHERE datname = current_database() AND backend_type = 'client backend'
-           AND pid <> pg_backend_pid() {keep};
-         INSERT INTO public.{MARKER_TABLE} (run_id, token) VALUES ({}, {})
+           AND pid <> pg_backend_pid() {keep}",
+        ident(database)
+    );
+    let rows = simple_rows(blue, &sql, "fencing blue").await?;
+    Ok(rows
+        .last()
+        .and_then(|row| row.first())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0))
+}
+
+/// What [`mark`] left on blue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Marked {
+    /// The marker's token, to wait for on green.
+    pub token: String,
+    /// Blue's WAL position after the marker.
+    pub lsn: String,
+    /// Every sequence (`schema.name`) with its `last_value` on blue, none if never used.
+    pub sequences: Vec<(String, Option<i64>)>,
+}
+
+/// Step 4 on blue in one round trip, once it is fenced and the endpoint's sessions are idle:
+/// commits a marker row for `run_id` and reads blue's WAL position and every sequence's value
+/// (none of which can move any more).
+pub async fn mark(blue: &Session, run_id: &str) -> Result<Marked, String> {
+    let token = format!("{:016x}", rand::random::<u64>());
+    let sql = format!(
+        "INSERT INTO public.{MARKER_TABLE} (run_id, token) VALUES ({}, {})
          ON CONFLICT (run_id) DO UPDATE SET token = excluded.token, at = now();
          SELECT pg_current_wal_lsn()::text, COALESCE(
              (SELECT json_agg(json_build_array(format('%I.%I', schemaname, sequencename),
                                                 last_value) ORDER BY schemaname, sequencename)
               FROM pg_sequences
               WHERE schemaname NOT IN ('pg_catalog', 'information_schema')), '[]')::text",
-        ident(database),
         literal(run_id),
         literal(&token)
     );
-    let rows = simple_rows(blue, &sql, "fencing blue and committing the marker").await?;
-    let malformed = || format!("{} answered the fence in an unexpected shape", blue.side);
-    let [terminated, last] = rows.as_slice() else {
-        return Err(malformed());
-    };
-    let terminated = terminated.first().and_then(|t| t.parse().ok()).unwrap_or(0);
-    let (Some(lsn), Some(sequences)) = (last.first(), last.get(1)) else {
+    let rows = simple_rows(blue, &sql, "committing the marker").await?;
+    let malformed = || format!("{} answered the marker in an unexpected shape", blue.side);
+    let (Some(lsn), Some(sequences)) = (
+        rows.last().and_then(|r| r.first()),
+        rows.last().and_then(|r| r.get(1)),
+    ) else {
         return Err(malformed());
     };
     let sequences: Vec<(String, Option<i64>)> =
         serde_json::from_str(sequences).map_err(|_| malformed())?;
-    Ok(Fenced {
-        terminated,
+    Ok(Marked {
         token,
         lsn: lsn.clone(),
         sequences,

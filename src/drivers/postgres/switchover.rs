@@ -1,6 +1,7 @@
 //! B5 on real servers, through lockstep's client endpoint (the proxy): guardrails, then
 //! 1 park new clients; 2 drain sessions to idle, terminating those still busy after the grace;
-//! 3 fence writes on blue; 4 commit a marker on blue and wait for it on green; 5 set every
+//! 3 fence writes on blue (while 2 runs: the fence leaves the endpoint's sessions alone);
+//! 4 commit a marker on blue and wait for it on green; 5 set every
 //! sequence on green from blue; 6 flip the endpoint's upstream; 7 resume. A failure or the
 //! timeout reverts: the endpoint goes back to blue, blue is unfenced and writable, clients
 //! resume there. The downtime is measured from park to resume.
@@ -195,7 +196,13 @@ async fn critical(
     log: &mut Vec<String>,
 ) -> Result<(), String> {
     let started = Instant::now();
-    let drain = proxy.wait_idle(plan.grace).await;
+    // The fence leaves the endpoint's sessions alone, so it goes up while they drain.
+    progress.fenced = Some(std::time::Instant::now());
+    let fencing = async {
+        let terminated = fence::fence(blue, database, &proxy.upstream_ports()).await;
+        (terminated, started.elapsed())
+    };
+    let (drain, (terminated, fenced_after)) = tokio::join!(proxy.wait_idle(plan.grace), fencing);
     log.push(format!(
         "2 sessions drained: {} idle, {} terminated after the {} ms grace ({} ms)",
         drain.idle,
@@ -203,14 +210,13 @@ async fn critical(
         plan.grace.as_millis(),
         started.elapsed().as_millis()
     ));
-    progress.fenced = Some(std::time::Instant::now());
-    let fenced = fence::fence_and_mark(blue, database, &proxy.upstream_ports(), run_id).await?;
     log.push(format!(
-        "3 writes fenced on blue (new sessions read-only, {} other client backends \
+        "3 writes fenced on blue meanwhile (new sessions read-only, {} other client backends \
          terminated) at {} ms",
-        fenced.terminated,
-        started.elapsed().as_millis()
+        terminated?,
+        fenced_after.as_millis()
     ));
+    let fenced = fence::mark(blue, run_id).await?;
     log.push(format!("4 marker committed on blue at {}", fenced.lsn));
     let limit = plan.timeout.saturating_sub(started.elapsed());
     let took =

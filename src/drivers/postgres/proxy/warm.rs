@@ -71,15 +71,23 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
                 .any(|(name, value)| name == "user" && *value == creds.user)
         })
         .collect();
-    let opening = wanted.into_iter().map(|params| {
+    let open = |params: Params| {
         let (addr, creds) = (next.addr.clone(), creds.clone());
         async move {
             let conn = upstream::open(&addr, &params, &creds, &[]).await;
             (params, conn)
         }
-    });
+    };
+    // The first login derives the salted password (PBKDF2); the others, opened together once
+    // it is remembered, cost the server's fork and a few hashes each.
+    let mut wanted = wanted.into_iter();
+    let first = match wanted.next() {
+        Some(params) => vec![open(params).await],
+        None => Vec::new(),
+    };
+    let rest = futures::future::join_all(wanted.map(open)).await;
     let mut ready = 0;
-    for (params, conn) in futures::future::join_all(opening).await {
+    for (params, conn) in first.into_iter().chain(rest) {
         if let Ok(conn) = conn {
             shared
                 .warm
