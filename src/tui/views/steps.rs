@@ -88,6 +88,33 @@ pub fn forecast(state: &State, step: &Step, now: DateTime<Utc>) -> (String, Stri
     }
 }
 
+/// `source → destination` in `width` columns: the source is shortened first (an ellipsis at
+/// its end), then the destination, so steps from one source to several destinations stay
+/// told apart.
+fn fit_pair(source: &str, destination: &str, width: usize) -> String {
+    let len = |s: &str| s.chars().count();
+    let cut = |s: &str, n: usize| -> String {
+        if len(s) <= n {
+            s.to_string()
+        } else {
+            let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
+            out.push('…');
+            out
+        }
+    };
+    let arrow = 3;
+    if len(source) + arrow + len(destination) <= width {
+        return format!("{source} → {destination}");
+    }
+    let source_room = width.saturating_sub(arrow + len(destination)).max(4);
+    let source = cut(source, source_room);
+    let destination = cut(
+        destination,
+        width.saturating_sub(arrow + len(&source)).max(1),
+    );
+    format!("{source} → {destination}")
+}
+
 /// Draws the Steps pane.
 pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
     let t = &app.theme;
@@ -101,6 +128,21 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
     let cursor = app.cursor(Pane::Steps).visible(list.len(), height);
     let wide = inner.width >= 100;
     let gauge_width = if wide { 10 } else { 0 };
+    let auto_width = if wide { 24 } else { 17 };
+    let widths = [
+        Constraint::Fill(5),
+        Constraint::Length(5),
+        Constraint::Fill(4),
+        Constraint::Length(auto_width),
+    ];
+    // The pair column's width as the table will lay it out, so names are shortened where it
+    // keeps two steps of one source apart (the destination stays whole as long as it can).
+    let pair_width = Layout::horizontal(widths)
+        .spacing(1)
+        .flex(ratatui::layout::Flex::Start)
+        .split(table_area)
+        .first()
+        .map_or(0, |r| usize::from(r.width));
     let rows: Vec<Row> = list
         .iter()
         .skip(cursor.offset)
@@ -108,7 +150,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         .filter_map(|id| app.state.steps.get(id))
         .map(|s| {
             Row::new(vec![
-                Cell::from(format!("{} → {}", s.source.name, s.destination.name)),
+                Cell::from(fit_pair(&s.source.name, &s.destination.name, pair_width)),
                 Cell::from(format!("{}d", s.auto_validation_delay_days)),
                 Cell::from(Span::styled(last_validation(s), t.fg(t.muted))),
                 Cell::from(Line::from(countdown(t, &app.state, s, now, gauge_width))),
@@ -116,15 +158,12 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
             .style(t.fg(t.text))
         })
         .collect();
-    let auto_width = if wide { 24 } else { 17 };
-    let widths = [
-        Constraint::Fill(3),
-        Constraint::Length(5),
-        Constraint::Fill(3),
-        Constraint::Length(auto_width),
-    ];
     let header = Row::new([
-        "source → destination",
+        if pair_width >= 20 {
+            "source → destination"
+        } else {
+            "source → dest."
+        },
         "delay",
         "last validation",
         "auto-validation",
@@ -157,4 +196,24 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         None => vec![Line::styled("no steps", t.fg(t.muted))],
     };
     frame.render_widget(Paragraph::new(lines), forecast_area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_pair;
+
+    #[test]
+    fn a_pair_keeps_the_destination_whole_and_shortens_the_source_first() {
+        assert_eq!(
+            fit_pair("kafka-dev", "kafka-eu", 30),
+            "kafka-dev → kafka-eu"
+        );
+        assert_eq!(fit_pair("kafka-dev", "kafka-eu", 18), "kafka-… → kafka-eu");
+        assert_eq!(fit_pair("kafka-dev", "kafka-na", 18), "kafka-… → kafka-na");
+        assert_eq!(fit_pair("os-logs-dev", "os-logs-prod", 10), "os-… → os…");
+        for width in 0..40 {
+            let pair = fit_pair("os-logs-dev", "os-logs-prod", width);
+            assert!(pair.chars().count() <= width.max(9), "{width}: {pair}");
+        }
+    }
 }
