@@ -201,10 +201,27 @@ async fn b5_switchover_15_to_17_lands_every_acknowledged_row_on_green_without_a_
     let through = pg::via(proxy.local_addr(), &blue, "shop");
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = writers(through.clone(), 4, 2, Arc::clone(&stop));
+    // A client on blue that bypasses the endpoint: the fence cuts it off.
+    let bypass = pg::connect(&blue, "shop").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let b5 = rig.act(RunAction::Switchover).await;
     assert_eq!(b5.outcome, ActionOutcome::Succeeded, "B5: {b5:?}");
+    assert!(
+        b5.log
+            .iter()
+            .any(|l| l.contains(" other client backends terminated")
+                && !l.contains(" 0 other client backends")),
+        "{:?}",
+        b5.log
+    );
+    assert!(
+        bypass
+            .batch_execute("INSERT INTO orders (customer, total) VALUES (1, 9)")
+            .await
+            .is_err(),
+        "the bypassing client was terminated"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let tally = stop_writers(&stop, tasks).await;
     let downtime = b5.downtime_ms.expect("B5 measures its downtime");

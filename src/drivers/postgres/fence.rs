@@ -43,9 +43,14 @@ pub async fn drop_marker_table(side: &Session) -> Result<(), String> {
 /// Step 3 on blue in one round trip: fences writes on `database` (new sessions start
 /// read-only; committed first), then terminates the client backends other than the endpoint's
 /// (`endpoint_ports`, the local ports of its server connections) and this session, waiting
-/// for each to exit. Returns how many were. The endpoint's own sessions are untouched, so this
-/// runs while they drain.
-pub async fn fence(blue: &Session, database: &str, endpoint_ports: &[u16]) -> Result<u64, String> {
+/// for each to exit when `wait` (PostgreSQL 14 and later can). Returns how many were. The
+/// endpoint's own sessions are untouched, so this runs while they drain.
+pub async fn fence(
+    blue: &Session,
+    database: &str,
+    endpoint_ports: &[u16],
+    wait: bool,
+) -> Result<u64, String> {
     let ports: Vec<String> = endpoint_ports.iter().map(u16::to_string).collect();
     let keep = if ports.is_empty() {
         String::new()
@@ -54,10 +59,11 @@ pub async fn fence(blue: &Session, database: &str, endpoint_ports: &[u16]) -> Re
     };
     let sql = format!(
         "BEGIN; ALTER DATABASE {} SET default_transaction_read_only = on; COMMIT;
-         SELECT count(pg_terminate_backend(pid, 5000))::text FROM pg_stat_activity
+         SELECT count(pg_terminate_backend(pid{}))::text FROM pg_stat_activity
          WHERE datname = current_database() AND backend_type = 'client backend'
            AND pid <> pg_backend_pid() {keep}",
-        ident(database)
+        ident(database),
+        if wait { ", 5000" } else { "" }
     );
     let rows = simple_rows(blue, &sql, "fencing blue").await?;
     Ok(rows

@@ -106,10 +106,16 @@ pub async fn run(
         Err(e) => return not_started(e),
     };
     let blue_up = proxy.upstream();
-    let database = match blue.text("SELECT current_database()").await {
-        Ok(database) => database,
-        Err(e) => return not_started(e),
+    let blue_at = blue
+        .text("SELECT current_database() || ' ' || current_setting('server_version_num')")
+        .await;
+    let (database, blue_version) = match blue_at.as_deref().map(|t| t.rsplit_once(' ')) {
+        Ok(Some((database, version))) => (database.to_string(), version.parse().unwrap_or(0)),
+        Ok(None) => return not_started("blue did not name its database".into()),
+        Err(e) => return not_started(e.clone()),
     };
+    // PostgreSQL 14 and later wait for a terminated backend to exit.
+    let terminate_waits = blue_version >= 140_000;
     if let Err(e) = quick_flush(&green, true).await {
         return not_started(e);
     }
@@ -134,6 +140,7 @@ pub async fn run(
         proxy,
         run_id,
         &database,
+        terminate_waits,
         plan,
         green_up,
         &mut progress,
@@ -190,6 +197,7 @@ async fn critical(
     proxy: &ProxyHandle,
     run_id: &str,
     database: &str,
+    terminate_waits: bool,
     plan: &Plan,
     green_up: Upstream,
     progress: &mut Progress,
@@ -199,7 +207,8 @@ async fn critical(
     // The fence leaves the endpoint's sessions alone, so it goes up while they drain.
     progress.fenced = Some(std::time::Instant::now());
     let fencing = async {
-        let terminated = fence::fence(blue, database, &proxy.upstream_ports()).await;
+        let ports = proxy.upstream_ports();
+        let terminated = fence::fence(blue, database, &ports, terminate_waits).await;
         (terminated, started.elapsed())
     };
     let (drain, (terminated, fenced_after)) = tokio::join!(proxy.wait_idle(plan.grace), fencing);
