@@ -164,6 +164,7 @@ fn main() {
             rates.push(rate);
         }
         println!("durable validations/s, 16 submitters: median {:.0}", median(&mut rates));
+        disk_floor(dir.path());
 
         // Latency: one submitter, one command at a time.
         new_version_on_sources(&engine, 5).await;
@@ -185,6 +186,48 @@ fn main() {
         opens(&db, head).await;
         tokio::time::sleep(StdDuration::from_millis(10)).await;
     });
+}
+
+/// What this disk allows, measured beside the engine: raw SQLite commits (WAL,
+/// `synchronous=FULL`, the journal's own build) of one row and of 16 rows (a full group commit
+/// of 16 submitters), with no engine work at all.
+fn disk_floor(dir: &Path) {
+    let conn = rusqlite::Connection::open(dir.join("floor.db")).expect("floor db");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("full");
+    conn.execute_batch("CREATE TABLE t (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        .expect("table");
+    let body = "x".repeat(400);
+    let mut seq = 0i64;
+    let mut commit = |rows: usize| {
+        let t = Instant::now();
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        for _ in 0..rows {
+            seq += 1;
+            conn.execute(
+                "INSERT INTO t VALUES (?1, ?2)",
+                rusqlite::params![seq, body],
+            )
+            .expect("insert");
+        }
+        conn.execute_batch("COMMIT").expect("commit");
+        t.elapsed().as_secs_f64() * 1e6
+    };
+    let mut one: Vec<f64> = (0..1000).map(|_| commit(1)).collect();
+    let mut sixteen: Vec<f64> = (0..500).map(|_| commit(16)).collect();
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let (one_mean, sixteen_mean) = (mean(&one), mean(&sixteen));
+    println!(
+        "disk floor (raw SQLite, WAL + FULL): 1-row commit p50 {:.0} µs (mean {one_mean:.0} µs = \
+         {:.0}/s); 16-row commit p50 {:.0} µs (mean {sixteen_mean:.0} µs): at most {:.0} \
+         validations/s from 16 submitters with no engine work",
+        median(&mut one),
+        1e6 / one_mean,
+        median(&mut sixteen),
+        16.0 * 1e6 / sixteen_mean
+    );
 }
 
 /// Opens the database seven times (snapshot + replay of the tail, until the engine answers)
