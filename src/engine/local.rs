@@ -312,25 +312,31 @@ impl Writer {
     /// commit carried several writers, who are about to send their next command — the ones
     /// that arrive within [`GATHER`]. A lone writer never waits.
     fn gather(&mut self, first: Request, rx: &Receiver<Request>) -> Vec<Request> {
+        let mut writes = usize::from(first.is_write());
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok(r) => {
+                    writes += usize::from(r.is_write());
+                    batch.push(r);
+                }
                 Err(_) => break,
             }
         }
-        let writes = |batch: &[Request]| batch.iter().filter(|r| r.is_write()).count();
-        if self.last_writers > 1 && writes(&batch) > 0 {
+        if self.last_writers > 1 && writes > 0 {
             let until = Instant::now() + GATHER;
-            while writes(&batch) < self.last_writers && batch.len() < MAX_BATCH {
+            while writes < self.last_writers && batch.len() < MAX_BATCH {
                 let left = until.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(left) {
-                    Ok(r) => batch.push(r),
+                    Ok(r) => {
+                        writes += usize::from(r.is_write());
+                        batch.push(r);
+                    }
                     Err(_) => break,
                 }
             }
         }
-        self.last_writers = writes(&batch);
+        self.last_writers = writes;
         batch
     }
 
@@ -516,10 +522,9 @@ impl Writer {
     fn answer_read(&mut self, r: Request) {
         match r {
             Request::Snapshot { reply } => {
-                let clock = self.clock_info();
-                let _ = reply.send(clock.map(|clock| Snapshot {
+                let _ = reply.send(Ok(Snapshot {
                     state: self.state.clone(),
-                    clock,
+                    clock: self.clock_info(),
                 }));
             }
             Request::Events {
@@ -530,11 +535,11 @@ impl Writer {
                 let _ = reply.send(self.store.events_since(since, limit));
             }
             Request::Clock { reply } => {
-                let _ = reply.send(self.clock_info());
+                let _ = reply.send(Ok(self.clock_info()));
             }
             Request::DriverWork { reply } => {
-                let clock = self.clock_info();
-                let _ = reply.send(clock.map(|c| (c.now, self.state.driver_work())));
+                let now = self.clock_info().now;
+                let _ = reply.send(Ok((now, self.state.driver_work())));
             }
             Request::Execute { reply, .. } => {
                 let _ = reply.send(Err(EngineError::Closed));
@@ -545,15 +550,15 @@ impl Writer {
         }
     }
 
-    fn clock_info(&self) -> Result<ClockInfo, EngineError> {
+    fn clock_info(&self) -> ClockInfo {
         let meta = &self.meta;
-        Ok(ClockInfo {
+        ClockInfo {
             kind: meta.clock,
             now: match (meta.clock, meta.virtual_now) {
                 (ClockKind::Virtual, Some(t)) => t,
                 _ => system_now(),
             },
-        })
+        }
     }
 }
 

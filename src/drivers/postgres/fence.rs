@@ -128,11 +128,8 @@ pub async fn await_marker_and_set(
     limit: Duration,
 ) -> Result<Duration, String> {
     let started = Instant::now();
-    let setvals: String = sequences
-        .iter()
-        .filter_map(|(name, value)| {
-            value.map(|v| format!("PERFORM setval({}, {v}, true);\n", literal(name)))
-        })
+    let setvals: String = super::sequences::setvals(sequences)
+        .map(|call| format!("PERFORM {call};\n"))
         .collect();
     let sql = format!(
         "DO $lockstep$

@@ -18,11 +18,8 @@ pub async fn sync_sequences(blue: &Session, green: &Session) -> Result<Vec<Strin
         )
         .await?;
     let values: Vec<(String, Option<i64>)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    let statements: Vec<String> = values
-        .iter()
-        .filter_map(|(name, last)| {
-            last.map(|value| format!("SELECT setval({}, {value}, true);", literal(name)))
-        })
+    let statements: Vec<String> = setvals(&values)
+        .map(|call| format!("SELECT {call};"))
         .collect();
     if !statements.is_empty() {
         green
@@ -30,6 +27,14 @@ pub async fn sync_sequences(blue: &Session, green: &Session) -> Result<Vec<Strin
             .await?;
     }
     Ok(describe(&values))
+}
+
+/// `setval(…)` for every sequence blue used, to its value there (`is_called`, so green's next
+/// value follows it).
+pub fn setvals(sequences: &[(String, Option<i64>)]) -> impl Iterator<Item = String> + '_ {
+    sequences.iter().filter_map(|(name, last)| {
+        last.map(|value| format!("setval({}, {value}, true)", literal(name)))
+    })
 }
 
 /// One log line per sequence read from blue.

@@ -107,10 +107,10 @@ pub async fn run(
     };
     let blue_up = proxy.upstream();
     let blue_at = blue
-        .text("SELECT current_database() || ' ' || current_setting('server_version_num')")
+        .rows("SELECT current_database()::text, current_setting('server_version_num')::int")
         .await;
-    let (database, blue_version) = match blue_at.as_deref().map(|t| t.rsplit_once(' ')) {
-        Ok(Some((database, version))) => (database.to_string(), version.parse().unwrap_or(0)),
+    let (database, blue_version): (String, i32) = match blue_at.as_deref().map(<[_]>::first) {
+        Ok(Some(row)) => (row.get(0), row.get(1)),
         Ok(None) => return not_started("blue did not name its database".into()),
         Err(e) => return not_started(e.clone()),
     };
@@ -225,19 +225,19 @@ async fn critical(
         terminated?,
         fenced_after.as_millis()
     ));
-    let fenced = fence::mark(blue, run_id).await?;
-    log.push(format!("4 marker committed on blue at {}", fenced.lsn));
+    let marked = fence::mark(blue, run_id).await?;
+    log.push(format!("4 marker committed on blue at {}", marked.lsn));
     let limit = plan.timeout.saturating_sub(started.elapsed());
     let took =
-        fence::await_marker_and_set(green, run_id, &fenced.token, &fenced.sequences, limit).await?;
+        fence::await_marker_and_set(green, run_id, &marked.token, &marked.sequences, limit).await?;
     log.push(format!(
         "4 marker seen on green and 5 {} sequences set there from blue, {} ms after its \
          commit, at {} ms",
-        fenced.sequences.iter().filter(|(_, v)| v.is_some()).count(),
+        marked.sequences.iter().filter(|(_, v)| v.is_some()).count(),
         took.as_millis(),
         started.elapsed().as_millis()
     ));
-    log.extend(sequences::describe(&fenced.sequences));
+    log.extend(sequences::describe(&marked.sequences));
     progress.flipping = true;
     let flip = proxy.flip(green_up, plan.timeout).await?;
     log.push(format!(

@@ -34,11 +34,7 @@ impl State {
                 }
             }
             EventKind::QuorumCommitSet { service, on } => {
-                let open = self
-                    .incidents_of(service)
-                    .rev()
-                    .find(|i| i.is_open())
-                    .map(|i| i.incident_id);
+                let open = self.open_incident(service).map(|i| i.incident_id);
                 if let Some(i) = open.and_then(|id| self.incidents.get_mut(&id)) {
                     i.quorum_commit = *on;
                 }
