@@ -82,7 +82,7 @@ impl Snapshotter {
                 for mut state in incoming {
                     busy.store(true, Ordering::Release);
                     if conn.is_none() {
-                        match connect(&path) {
+                        match connect_for_snapshots(&path) {
                             Ok(c) => conn = Some(c),
                             Err(e) => {
                                 tracing::warn!("snapshot at #{} not written: {e}", state.head);
@@ -122,6 +122,18 @@ impl Snapshotter {
             Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => false,
         }
     }
+}
+
+/// The snapshot thread's connection. Its commits do not wait for the disk: a snapshot lost to
+/// a crash of the machine costs only a longer replay, and it can never outlive the events it
+/// contains (a WAL survives a crash only as a prefix, and they come first). Waiting would hold
+/// the journal's write lock while megabytes are flushed (measured: 180–560 ms for a 7.7 MB
+/// snapshot, with every command waiting).
+fn connect_for_snapshots(path: &Path) -> Result<rusqlite::Connection, EngineError> {
+    let conn = connect(path)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(storage)?;
+    Ok(conn)
 }
 
 impl Drop for Snapshotter {

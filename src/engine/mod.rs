@@ -8,6 +8,8 @@ pub mod runs;
 mod scheduler;
 pub mod snapshot;
 pub mod store;
+mod syncer;
+mod writer;
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
-//! The journal on disk: one SQLite file in WAL mode with `synchronous=FULL`, holding the
+//! The journal on disk: one SQLite file in WAL mode, flushed before any commit is acknowledged
+//! (`synchronous=FULL`, or by the engine's flush thread), holding the
 //! append-only events, a few settings (clock, watermark) and periodic state snapshots.
 
 use std::path::{Path, PathBuf};
@@ -290,6 +291,34 @@ pub fn read_events(conn: &Connection, since: Seq, limit: usize) -> Result<Vec<Ev
 }
 
 impl Store {
+    /// Leaves flushing the WAL to the caller (see `Syncer`): from now on a commit on this
+    /// connection writes the WAL without waiting for the disk, so it must not be acknowledged
+    /// before [`Store::wal_file`] has been flushed. Checkpoints still flush before copying.
+    pub fn flush_by_hand(&self) -> Result<(), EngineError> {
+        self.conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(storage)
+    }
+
+    /// The journal's write-ahead log, opened for flushing, once its directory entry is on disk.
+    pub fn wal_file(&self) -> Result<std::fs::File, EngineError> {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push("-wal");
+        let wal = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&name)
+            .map_err(|e| storage(format!("cannot open {}: {e}", Path::new(&name).display())))?;
+        let dir = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| storage(format!("cannot flush {}: {e}", dir.display())))?;
+        Ok(wal)
+    }
+
     /// Leaves WAL checkpoints to a [`Checkpointer`] instead of the committing writer.
     pub fn defer_checkpoints(&self) -> Result<(), EngineError> {
         self.conn
