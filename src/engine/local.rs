@@ -2,10 +2,10 @@
 //! engine's thread ([`Writer`]), which owns the state and the journal.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Duration, Utc};
+use crossbeam_channel::Sender;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{broadcast, oneshot};
@@ -127,7 +127,7 @@ impl LocalEngine {
         writer.syncer = Syncer::start(wal, events.clone())?;
         writer.snapshotter = Some(Snapshotter::start(&path)?);
         writer.tick()?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("lockstep-engine".into())
             .spawn(move || writer.run(rx))

@@ -30,9 +30,26 @@ struct Pending {
     deliver: Vec<Deliver>,
 }
 
+/// Whether the commits handed over so far are all flushed, and a way to wait until they are.
+pub(super) struct FlushWatch {
+    flushed: Arc<AtomicU64>,
+    handed: u64,
+    /// Ticks after each flush; a tick may be stale, so look at [`FlushWatch::busy`] again.
+    pub done: crossbeam_channel::Receiver<()>,
+}
+
+impl FlushWatch {
+    /// Whether a commit handed over is still being flushed.
+    pub fn busy(&self) -> bool {
+        self.flushed.load(Ordering::Acquire) < self.handed
+    }
+}
+
 /// The flushing thread and what the writer needs to know of it.
 pub(super) struct Syncer {
     queue: Option<Sender<Pending>>,
+    /// A tick after every flush (at most one waiting), for a writer waiting for it.
+    done: crossbeam_channel::Receiver<()>,
     /// Commits handed over, and commits flushed (the thread counts the latter).
     handed: u64,
     flushed: Arc<AtomicU64>,
@@ -47,12 +64,14 @@ impl Syncer {
         let flushed = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(Mutex::new(None));
         let (count, failure) = (flushed.clone(), failed.clone());
+        let (tick, done) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("lockstep-flush".into())
-            .spawn(move || flush_loop(&wal, &incoming, &events, &count, &failure))
+            .spawn(move || flush_loop(&wal, &incoming, &events, &count, &failure, &tick))
             .map_err(|e| storage(format!("cannot start the journal's flush thread: {e}")))?;
         Ok(Syncer {
             queue: Some(queue),
+            done,
             handed: 0,
             flushed,
             failed,
@@ -72,7 +91,7 @@ impl Syncer {
 
     /// Runs `deliver` once every commit handed over so far is on disk: at once when they are.
     pub fn after_flush(&self, deliver: Deliver) {
-        if self.flushed.load(Ordering::Acquire) == self.handed {
+        if !self.busy() {
             deliver(self.failure().as_ref());
         } else {
             self.send(Pending {
@@ -80,6 +99,24 @@ impl Syncer {
                 events: Vec::new(),
                 deliver: vec![deliver],
             });
+        }
+    }
+
+    /// Whether a commit handed over is still being flushed.
+    fn busy(&self) -> bool {
+        self.queue.is_some() && self.flushed.load(Ordering::Acquire) != self.handed
+    }
+
+    /// A view of the flushes under way, for a writer deciding whether to commit now.
+    pub fn watch(&self) -> FlushWatch {
+        FlushWatch {
+            flushed: self.flushed.clone(),
+            handed: if self.queue.is_some() {
+                self.handed
+            } else {
+                self.flushed.load(Ordering::Acquire)
+            },
+            done: self.done.clone(),
         }
     }
 
@@ -96,6 +133,7 @@ impl Syncer {
     pub fn stopped() -> Syncer {
         Syncer {
             queue: None,
+            done: crossbeam_channel::never(),
             handed: 0,
             flushed: Arc::new(AtomicU64::new(0)),
             failed: Arc::new(Mutex::new(None)),
@@ -132,6 +170,7 @@ fn flush_loop(
     events: &broadcast::Sender<Event>,
     flushed: &AtomicU64,
     failed: &Mutex<Option<EngineError>>,
+    tick: &crossbeam_channel::Sender<()>,
 ) {
     while let Ok(first) = incoming.recv() {
         let mut batch = vec![first];
@@ -166,6 +205,7 @@ fn flush_loop(
         }
         // Counted after the answers, so a read answered at once never overtakes them.
         flushed.fetch_add(commits, Ordering::AcqRel);
+        let _ = tick.try_send(());
     }
 }
 

@@ -3,10 +3,10 @@
 //! commit is handed to the [`Syncer`], which answers once the disk has it. Other processes'
 //! writes to the same file are picked up within a second.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::drivers::sim::SimPlanner;
 use crate::model::{Agenda, Event, MaintenancePlanner, Seq, State};
@@ -42,6 +42,8 @@ pub(super) struct Writer {
     meta: Meta,
     snapshot_head: Seq,
     pub snapshotter: Option<Snapshotter>,
+    /// Writes in the last commit: a commit this large need not wait for the flush before it.
+    last_commit: usize,
 }
 
 impl Writer {
@@ -76,6 +78,7 @@ impl Writer {
             meta,
             snapshot_head,
             snapshotter: None,
+            last_commit: 0,
         })
     }
 
@@ -85,7 +88,7 @@ impl Writer {
             match rx.recv_timeout(wait) {
                 Ok(first) => {
                     let batch = Self::gather(first, &rx);
-                    self.handle(batch);
+                    self.handle(batch, &rx);
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if let Err(e) = self.tick() {
@@ -230,7 +233,7 @@ impl Writer {
         }
     }
 
-    fn handle(&mut self, batch: Vec<Request>) {
+    fn handle(&mut self, batch: Vec<Request>, rx: &Receiver<Request>) {
         let mut writes = Vec::new();
         let mut reads = Vec::new();
         for r in batch {
@@ -241,7 +244,8 @@ impl Writer {
             }
         }
         if !writes.is_empty() {
-            self.handle_writes(writes);
+            let late = self.handle_writes(writes, rx);
+            reads.extend(late);
         } else if let Err(e) = self.tick() {
             tracing::warn!("engine tick failed: {e}");
         }
@@ -250,10 +254,37 @@ impl Writer {
         }
     }
 
-    fn handle_writes(&mut self, writes: Vec<Request>) {
+    /// Decides `writes` in one transaction, which stays open while the previous commit is
+    /// being flushed: writes arriving meanwhile join it, so each flush carries one commit of
+    /// many commands rather than many small commits. It commits as soon as the flush ends, or
+    /// once it holds as many writes as the last commit (that group is all here, and committing
+    /// now lets the next flush start the moment this one ends). Returns the reads that arrived
+    /// meanwhile.
+    fn handle_writes(&mut self, mut writes: Vec<Request>, rx: &Receiver<Request>) -> Vec<Request> {
         let mut answers: Vec<Result<Answer, EngineError>> = Vec::with_capacity(writes.len());
+        let mut reads = Vec::new();
+        let flushing = self.syncer.watch();
+        let enough = self.last_commit.clamp(1, MAX_BATCH);
         let outcome = self.write(|batch| {
-            for w in &writes {
+            let mut next = 0;
+            loop {
+                let Some(w) = writes.get(next) else {
+                    if !flushing.busy() || writes.len() >= enough {
+                        break;
+                    }
+                    let arrived = crossbeam_channel::select! {
+                        recv(rx) -> r => r.ok(),
+                        recv(flushing.done) -> _ => None,
+                    };
+                    match arrived {
+                        Some(r) if r.is_write() => writes.push(r),
+                        Some(r) => reads.push(r),
+                        // A flush ended (or the engine is closing): look again.
+                        None => {}
+                    }
+                    continue;
+                };
+                next += 1;
                 let now = batch.now();
                 let answer = match w {
                     Request::Execute { actor, command, .. } => {
@@ -273,6 +304,7 @@ impl Writer {
             }
             Ok(())
         });
+        self.last_commit = writes.len();
         let (outcome, events) = match outcome {
             Ok(((), events)) => (Ok(()), events),
             Err(e) => (Err(e), Vec::new()),
@@ -299,6 +331,7 @@ impl Writer {
                 self.syncer.after_flush(d);
             }
         }
+        reads
     }
 
     /// Answers a read once every commit before it is on disk.
