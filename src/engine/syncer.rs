@@ -128,8 +128,8 @@ impl Syncer {
             .clone()
     }
 
-    /// A syncer with no thread, for a writer being loaded: everything handed to it is answered
-    /// with an error at once.
+    /// A syncer with no thread, for a writer being loaded (replaced before it takes requests):
+    /// a commit handed to it is answered with an error at once.
     pub fn stopped() -> Syncer {
         Syncer {
             queue: None,

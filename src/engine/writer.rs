@@ -273,19 +273,23 @@ impl Writer {
                         break;
                     }
                     let arrived = crossbeam_channel::select! {
-                        recv(rx) -> r => r.ok(),
+                        recv(rx) -> r => Some(r),
                         recv(flushing.done) -> _ => None,
                     };
                     match arrived {
-                        Some(r) if r.is_write() => writes.push(r),
-                        Some(r) => reads.push(r),
-                        // A flush ended (or the engine is closing): look again.
+                        Some(Ok(r)) if r.is_write() => writes.push(r),
+                        Some(Ok(r)) => reads.push(r),
+                        // The engine is closing: commit what is here.
+                        Some(Err(_)) => break,
+                        // A flush ended: look again.
                         None => {}
                     }
                     continue;
                 };
                 next += 1;
                 let now = batch.now();
+                // The commit may have stayed open past a deadline: it fires first, on time.
+                batch.run_deadlines(now, false)?;
                 let answer = match w {
                     Request::Execute { actor, command, .. } => {
                         batch.execute(actor, command, now).map(Answer::Receipt)
