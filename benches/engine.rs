@@ -23,9 +23,15 @@ fn key(i: usize) -> ServiceKey {
     ServiceKey::new(format!("proj-{}", i / PER_PROJECT), format!("svc-{i}"))
 }
 
+/// The middle value; for an even count, the mean of the two middle ones.
 fn median(xs: &mut [f64]) -> f64 {
     xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
+    let n = xs.len();
+    if n.is_multiple_of(2) {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    } else {
+        xs[n / 2]
+    }
 }
 
 fn percentile(xs: &mut [f64], p: f64) -> f64 {
