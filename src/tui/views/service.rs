@@ -126,10 +126,14 @@ pub fn tail(
         }
         Mark::Held => {
             if let Some((step, newest)) = state.held_update(svc) {
-                out.push(Span::styled(
-                    format!("pin {} ", step.pinned_version),
-                    t.fg(t.muted),
-                ));
+                // Held on the version it runs: the version column already says it, and the
+                // room is worth more to the version it waits for.
+                if step.pinned_version != svc.version {
+                    out.push(Span::styled(
+                        format!("pin {} ", step.pinned_version),
+                        t.fg(t.muted),
+                    ));
+                }
                 let countdown = match state.auto_validation_at(step) {
                     Some(at) => format!("⏳{} → {newest}", fmt::span_short(at - now)),
                     None => format!("⏳ — {newest} not on source"),
