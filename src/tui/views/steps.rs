@@ -15,19 +15,40 @@ use crate::tui::widgets::{gauge, pane};
 
 use super::layout::FORECAST_LINES;
 
-fn last_validation(step: &Step) -> String {
-    match &step.last_validation {
-        Some(v) => {
-            let who = v.validated_by_user.as_deref().unwrap_or("system");
-            let comment = v
-                .comment
-                .as_deref()
-                .map(|c| format!(" \"{c}\""))
-                .unwrap_or_default();
-            format!("{} {who} {}{comment}", v.version, fmt::day(v.validated_at))
-        }
-        None => format!("{} (initial)", step.pinned_version),
+/// The last validation in `width` columns: the version always, then who, then the day (only
+/// whole), then the comment (shortened) — a cut date reads as another date.
+fn last_validation(step: &Step, width: usize) -> String {
+    let Some(v) = &step.last_validation else {
+        return format!("{} (initial)", step.pinned_version);
+    };
+    let len = |s: &str| s.chars().count();
+    let mut out = v.version.to_string();
+    let who = v.validated_by_user.as_deref().unwrap_or("system");
+    let room = width.saturating_sub(len(&out) + 1);
+    if len(who) <= room {
+        out = format!("{out} {who}");
+    } else if room >= 3 {
+        let short: String = who.chars().take(room - 1).collect();
+        return format!("{out} {short}…");
+    } else {
+        return out;
     }
+    let day = fmt::day(v.validated_at);
+    if len(&out) + 1 + len(&day) > width {
+        return out;
+    }
+    out = format!("{out} {day}");
+    if let Some(c) = v.comment.as_deref() {
+        let quoted = format!("\"{c}\"");
+        let room = width.saturating_sub(len(&out) + 1);
+        if len(&quoted) <= room {
+            out = format!("{out} {quoted}");
+        } else if room >= 3 {
+            let short: String = quoted.chars().take(room - 1).collect();
+            out = format!("{out} {short}…");
+        }
+    }
+    out
 }
 
 fn countdown<'a>(
@@ -137,12 +158,12 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
     ];
     // The pair column's width as the table will lay it out, so names are shortened where it
     // keeps two steps of one source apart (the destination stays whole as long as it can).
-    let pair_width = Layout::horizontal(widths)
+    let columns = Layout::horizontal(widths)
         .spacing(1)
         .flex(ratatui::layout::Flex::Start)
-        .split(table_area)
-        .first()
-        .map_or(0, |r| usize::from(r.width));
+        .split(table_area);
+    let column_width = |i: usize| columns.get(i).map_or(0, |r| usize::from(r.width));
+    let (pair_width, validation_width) = (column_width(0), column_width(2));
     let rows: Vec<Row> = list
         .iter()
         .skip(cursor.offset)
@@ -152,7 +173,10 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
             Row::new(vec![
                 Cell::from(fit_pair(&s.source.name, &s.destination.name, pair_width)),
                 Cell::from(format!("{}d", s.auto_validation_delay_days)),
-                Cell::from(Span::styled(last_validation(s), t.fg(t.muted))),
+                Cell::from(Span::styled(
+                    last_validation(s, validation_width),
+                    t.fg(t.muted),
+                )),
                 Cell::from(Line::from(countdown(t, &app.state, s, now, gauge_width))),
             ])
             .style(t.fg(t.text))
@@ -200,7 +224,55 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
 
 #[cfg(test)]
 mod tests {
-    use super::fit_pair;
+    use chrono::{TimeZone, Utc};
+
+    use super::{fit_pair, last_validation};
+    use crate::model::{ServiceKey, Step, Validation};
+
+    fn step(user: Option<&str>, comment: Option<&str>) -> Step {
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 28, 9, 0, 0)
+            .single()
+            .expect("time");
+        Step {
+            step_id: "1".parse().expect("id"),
+            organization_id: "default".into(),
+            source: ServiceKey::new("dev", "pg-dev"),
+            destination: ServiceKey::new("staging", "pg-staging"),
+            auto_validation_delay_days: 3,
+            pinned_version: "15.8".parse().expect("version"),
+            last_validation: Some(Validation {
+                validated_at: at,
+                validated_by_user: user.map(str::to_string),
+                comment: comment.map(str::to_string),
+                version: "15.8".parse().expect("version"),
+            }),
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn a_last_validation_never_shows_a_cut_date() {
+        let s = step(Some("alice"), Some("smoke tests green"));
+        assert_eq!(
+            last_validation(&s, 60),
+            "15.8 alice 12-28 \"smoke tests green\""
+        );
+        assert_eq!(last_validation(&s, 24), "15.8 alice 12-28 \"smoke…");
+        // Too narrow for the whole day: no day at all, rather than "12-2".
+        assert_eq!(last_validation(&s, 15), "15.8 alice");
+        assert_eq!(last_validation(&s, 8), "15.8 al…");
+        let auto = step(None, None);
+        assert_eq!(last_validation(&auto, 16), "15.8 system");
+        for width in 0..40 {
+            let shown = last_validation(&s, width);
+            assert!(shown.chars().count() <= width.max(4), "{width}: {shown}");
+            assert!(
+                !shown.contains("12-2 ") && !shown.ends_with("12-2"),
+                "{width}: {shown}"
+            );
+        }
+    }
 
     #[test]
     fn a_pair_keeps_the_destination_whole_and_shortens_the_source_first() {
