@@ -98,6 +98,8 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        // Every command committed is flushed and answered before the journal closes.
+        drop(std::mem::replace(&mut self.syncer, Syncer::stopped()));
         // Let a snapshot being written finish first: the one below is newer.
         self.snapshotter.take();
         if self.state.head >= self.snapshot_head + SNAPSHOT_ON_CLOSE_AFTER
