@@ -72,7 +72,8 @@ impl PgTarget {
 /// The PostgreSQL driver: a registry of targets by service (`project/name`) and the action log
 /// in the lockstep database.
 pub struct PostgresDriver {
-    log: ActionLog,
+    /// Shared with the blocking threads that write it (a commit waits for the disk).
+    log: std::sync::Arc<ActionLog>,
     targets: HashMap<String, PgTarget>,
 }
 
@@ -80,7 +81,7 @@ impl PostgresDriver {
     /// A driver keeping its action log in the lockstep database at `path`.
     pub fn open(path: &Path) -> Result<PostgresDriver, DriverError> {
         Ok(PostgresDriver {
-            log: ActionLog::open(path, "postgres")?,
+            log: std::sync::Arc::new(ActionLog::open(path, "postgres")?),
             targets: HashMap::new(),
         })
     }
@@ -228,6 +229,15 @@ async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Res
     fence::drop_marker_table(&blue).await
 }
 
+/// Runs a blocking write of the action log on tokio's blocking threads.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, DriverError> + Send + 'static,
+) -> Result<T, DriverError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| DriverError(format!("driver action log: {e}")))?
+}
+
 impl Driver for PostgresDriver {
     fn name(&self) -> &'static str {
         "postgres"
@@ -242,14 +252,18 @@ impl Driver for PostgresDriver {
     ) -> BoxFuture<'a, Result<ActionReport, DriverError>> {
         async move {
             let target = self.target(run)?;
-            match self.log.claim(key, &run.run_id, action, now)? {
+            // The log's commits wait for the disk: off the async threads, which carry the
+            // endpoint's sessions (a flush there stalled every client after a switchover).
+            let (log, k, run_id) = (self.log.clone(), key.to_string(), run.run_id.clone());
+            match off_thread(move || log.claim(&k, &run_id, action, now)).await? {
                 Claim::Done(report) => return Ok(report),
                 // Every action checks the servers for what already exists, so an action
                 // interrupted by a crash is safely done again.
                 Claim::Fresh | Claim::Interrupted(_) => {}
             }
             let report = self.perform(target, run, action).await;
-            self.log.record(key, &report, now)?;
+            let (log, k, done) = (self.log.clone(), key.to_string(), report.clone());
+            off_thread(move || log.record(&k, &done, now)).await?;
             Ok(report)
         }
         .boxed()
