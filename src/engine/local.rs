@@ -119,7 +119,6 @@ impl LocalEngine {
         let driver = crate::drivers::route::RoutedDriver::open(&path)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
         let (events, _) = broadcast::channel(16_384);
-        store.defer_checkpoints()?;
         store.flush_by_hand()?;
         let wal = store.wal_file()?;
         let checkpointer = Checkpointer::start(&path)?;

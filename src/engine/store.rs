@@ -291,12 +291,14 @@ pub fn read_events(conn: &Connection, since: Seq, limit: usize) -> Result<Vec<Ev
 }
 
 impl Store {
-    /// Leaves flushing the WAL to the caller (see `Syncer`): from now on a commit on this
-    /// connection writes the WAL without waiting for the disk, so it must not be acknowledged
-    /// before [`Store::wal_file`] has been flushed. Checkpoints still flush before copying.
+    /// Makes this the engine's writer connection: a commit writes the WAL without waiting for
+    /// the disk, so it must not be acknowledged before [`Store::wal_file`] has been flushed
+    /// (checkpoints still flush before copying), and WAL checkpoints are left to a
+    /// `Checkpointer` instead of the committing writer.
     pub fn flush_by_hand(&self) -> Result<(), EngineError> {
         self.conn
             .pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| self.conn.pragma_update(None, "wal_autocheckpoint", 0))
             .map_err(storage)
     }
 
@@ -317,13 +319,6 @@ impl Store {
             .and_then(|d| d.sync_all())
             .map_err(|e| storage(format!("cannot flush {}: {e}", dir.display())))?;
         Ok(wal)
-    }
-
-    /// Leaves WAL checkpoints to a [`Checkpointer`] instead of the committing writer.
-    pub fn defer_checkpoints(&self) -> Result<(), EngineError> {
-        self.conn
-            .pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(storage)
     }
 }
 

@@ -31,6 +31,7 @@ struct Pending {
 }
 
 /// Whether the commits handed over so far are all flushed, and a way to wait until they are.
+#[derive(Clone)]
 pub(super) struct FlushWatch {
     flushed: Arc<AtomicU64>,
     handed: u64,
@@ -48,11 +49,9 @@ impl FlushWatch {
 /// The flushing thread and what the writer needs to know of it.
 pub(super) struct Syncer {
     queue: Option<Sender<Pending>>,
-    /// A tick after every flush (at most one waiting), for a writer waiting for it.
-    done: crossbeam_channel::Receiver<()>,
-    /// Commits handed over, and commits flushed (the thread counts the latter).
-    handed: u64,
-    flushed: Arc<AtomicU64>,
+    /// Commits handed over, commits flushed (the thread counts those) and a tick after every
+    /// flush (at most one waiting).
+    progress: FlushWatch,
     failed: Arc<Mutex<Option<EngineError>>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -71,9 +70,11 @@ impl Syncer {
             .map_err(|e| storage(format!("cannot start the journal's flush thread: {e}")))?;
         Ok(Syncer {
             queue: Some(queue),
-            done,
-            handed: 0,
-            flushed,
+            progress: FlushWatch {
+                flushed,
+                handed: 0,
+                done,
+            },
             failed,
             thread: Some(thread),
         })
@@ -81,7 +82,7 @@ impl Syncer {
 
     /// Hands over a commit: once it is on disk, `events` are broadcast and `deliver` run.
     pub fn committed(&mut self, events: Vec<Event>, deliver: Vec<Deliver>) {
-        self.handed += 1;
+        self.progress.handed += 1;
         self.send(Pending {
             commit: true,
             events,
@@ -102,22 +103,18 @@ impl Syncer {
         }
     }
 
-    /// Whether a commit handed over is still being flushed.
+    /// Whether a commit handed over is still being flushed (never, without a thread).
     fn busy(&self) -> bool {
-        self.queue.is_some() && self.flushed.load(Ordering::Acquire) != self.handed
+        self.queue.is_some() && self.progress.busy()
     }
 
     /// A view of the flushes under way, for a writer deciding whether to commit now.
     pub fn watch(&self) -> FlushWatch {
-        FlushWatch {
-            flushed: self.flushed.clone(),
-            handed: if self.queue.is_some() {
-                self.handed
-            } else {
-                self.flushed.load(Ordering::Acquire)
-            },
-            done: self.done.clone(),
+        let mut watch = self.progress.clone();
+        if !self.busy() {
+            watch.handed = watch.flushed.load(Ordering::Acquire);
         }
+        watch
     }
 
     /// Why the disk refused a flush, if it ever did: from then on nothing more is written.
@@ -133,9 +130,11 @@ impl Syncer {
     pub fn stopped() -> Syncer {
         Syncer {
             queue: None,
-            done: crossbeam_channel::never(),
-            handed: 0,
-            flushed: Arc::new(AtomicU64::new(0)),
+            progress: FlushWatch {
+                flushed: Arc::new(AtomicU64::new(0)),
+                handed: 0,
+                done: crossbeam_channel::never(),
+            },
             failed: Arc::new(Mutex::new(None)),
             thread: None,
         }

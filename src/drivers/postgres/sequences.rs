@@ -1,8 +1,9 @@
 //! B5 step 5: logical replication does not carry sequences, so before clients move to green
 //! every sequence on green is set from blue. Run it after writes on blue are fenced, so no
 //! value blue hands out afterwards can be handed out again by green. The endpoint's switchover
-//! reads them with the fence ([`super::fence::fence_and_mark`]) and sets them with the marker
-//! wait; [`sync_sequences`] does both on its own (the classic PgBouncer recipe).
+//! reads them with the marker ([`super::fence::mark`]) and sets them with the marker wait
+//! ([`super::fence::await_marker_and_set`]); [`sync_sequences`] does both on its own (the
+//! classic PgBouncer recipe).
 
 use super::session::{Session, literal};
 

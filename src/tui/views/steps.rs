@@ -25,14 +25,14 @@ fn last_validation(step: &Step, width: usize) -> String {
     let mut out = v.version.to_string();
     let who = v.validated_by_user.as_deref().unwrap_or("system");
     let room = width.saturating_sub(len(&out) + 1);
-    if len(who) <= room {
-        out = format!("{out} {who}");
-    } else if room >= 3 {
-        let short: String = who.chars().take(room - 1).collect();
-        return format!("{out} {short}…");
-    } else {
-        return out;
+    if len(who) > room {
+        return if room >= 3 {
+            format!("{out} {}", fmt::fit(who, room))
+        } else {
+            out
+        };
     }
+    out = format!("{out} {who}");
     let day = fmt::day(v.validated_at);
     if len(&out) + 1 + len(&day) > width {
         return out;
@@ -41,11 +41,8 @@ fn last_validation(step: &Step, width: usize) -> String {
     if let Some(c) = v.comment.as_deref() {
         let quoted = format!("\"{c}\"");
         let room = width.saturating_sub(len(&out) + 1);
-        if len(&quoted) <= room {
-            out = format!("{out} {quoted}");
-        } else if room >= 3 {
-            let short: String = quoted.chars().take(room - 1).collect();
-            out = format!("{out} {short}…");
+        if len(&quoted) <= room || room >= 3 {
+            out = format!("{out} {}", fmt::fit(&quoted, room));
         }
     }
     out
@@ -114,22 +111,13 @@ pub fn forecast(state: &State, step: &Step, now: DateTime<Utc>) -> (String, Stri
 /// told apart.
 fn fit_pair(source: &str, destination: &str, width: usize) -> String {
     let len = |s: &str| s.chars().count();
-    let cut = |s: &str, n: usize| -> String {
-        if len(s) <= n {
-            s.to_string()
-        } else {
-            let mut out: String = s.chars().take(n.saturating_sub(1)).collect();
-            out.push('…');
-            out
-        }
-    };
     let arrow = 3;
     if len(source) + arrow + len(destination) <= width {
         return format!("{source} → {destination}");
     }
     let source_room = width.saturating_sub(arrow + len(destination)).max(4);
-    let source = cut(source, source_room);
-    let destination = cut(
+    let source = fmt::fit(source, source_room);
+    let destination = fmt::fit(
         destination,
         width.saturating_sub(arrow + len(&source)).max(1),
     );
