@@ -57,6 +57,13 @@ impl Workload {
             Workload::PerTransaction => "a new connection per transaction",
         }
     }
+
+    fn key(self) -> &'static str {
+        match self {
+            Workload::LongLived => "long-lived",
+            Workload::PerTransaction => "per-transaction",
+        }
+    }
 }
 
 /// What one client saw.
@@ -67,6 +74,8 @@ struct ClientLog {
     errors: Vec<String>,
     acknowledged: Vec<i64>,
     versions: Vec<String>,
+    /// Every transaction: begun, logged in (when it connected), ended, and whether it failed.
+    trace: Vec<(Instant, Option<Instant>, Instant, bool)>,
 }
 
 /// The figures of one switch.
@@ -113,7 +122,12 @@ async fn bench() {
     println!(
         "switchover PostgreSQL 15 -> 17: {WRITERS} writers at full speed + a probe every 10 ms"
     );
+    // `LOCKSTEP_BENCH_ONLY=long-lived` or `per-transaction` runs one workload.
+    let only = std::env::var("LOCKSTEP_BENCH_ONLY").unwrap_or_default();
     for workload in [Workload::LongLived, Workload::PerTransaction] {
+        if !only.is_empty() && only != workload.key() {
+            continue;
+        }
         println!("\n== {}", workload.name());
         let ours = endpoint_run(workload).await;
         print_figures("lockstep endpoint", &ours);
@@ -228,8 +242,10 @@ async fn endpoint_run(workload: Workload) -> Figures {
     let through = pg::via(proxy.local_addr(), &blue, "shop");
     let stop = Arc::new(AtomicBool::new(false));
     let clients = start_load(&through, workload, &stop);
+    trace_clock("endpoint load began");
     tokio::time::sleep(BEFORE).await;
     let switch_at = Instant::now();
+    trace_clock("endpoint switch began");
     let report = rig.act(RunAction::Switchover).await;
     tokio::time::sleep(AFTER).await;
     let logs = stop_load(&stop, clients).await;
@@ -276,7 +292,9 @@ async fn pgbouncer_run(workload: Workload, binary: &Path) -> Figures {
     .await;
     let stop = Arc::new(AtomicBool::new(false));
     let clients = start_load(&through, workload, &stop);
+    trace_clock("PgBouncer load began");
     tokio::time::sleep(BEFORE).await;
+    trace_clock("PgBouncer switch began");
 
     let blue_session = session::connect(&pg::dsn(&blue, "shop"), "blue")
         .await
@@ -365,6 +383,7 @@ async fn client(
         }
         n += 1;
         let started = Instant::now();
+        let mut connected = None;
         let sql = format!(
             "INSERT INTO bench_rows (writer, n) VALUES ({writer}, {n})
              RETURNING id, current_setting('server_version')"
@@ -374,6 +393,7 @@ async fn client(
                 let (c, conn) = tokio_postgres::connect(dsn.expose(), NoTls).await?;
                 tokio::spawn(conn);
                 connection = Some(c);
+                connected = Some(Instant::now());
             }
             let Some(c) = connection.as_ref() else {
                 unreachable!("connected above")
@@ -381,6 +401,8 @@ async fn client(
             c.simple_query(&sql).await
         }
         .await;
+        log.trace
+            .push((started, connected, Instant::now(), result.is_err()));
         match result {
             Ok(messages) => {
                 let row = messages.iter().find_map(|m| match m {
@@ -495,6 +517,9 @@ async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures
         .await
         .expect("duplicated rows")
         .get(0);
+    if std::env::var_os("LOCKSTEP_BENCH_TRACE").is_some() {
+        print_trace(logs, switch_at, gap_ended - gap, gap_ended);
+    }
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
     Figures {
         gap_ms: gap.as_secs_f64() * 1000.0,
@@ -519,5 +544,44 @@ async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures
         acknowledged: acknowledged.len(),
         versions: versions.join(" -> "),
         note: String::new(),
+    }
+}
+
+/// With `LOCKSTEP_BENCH_TRACE` set: every transaction of every client around the longest gap,
+/// in ms from the switch's start (begun, logged in, ended).
+fn print_trace(logs: &[ClientLog], switch_at: Instant, from: Instant, to: Instant) {
+    let at = |t: Instant| {
+        t.saturating_duration_since(switch_at).as_secs_f64() * 1000.0
+            - switch_at.saturating_duration_since(t).as_secs_f64() * 1000.0
+    };
+    let (lo, hi) = (
+        from - Duration::from_millis(60),
+        to + Duration::from_millis(30),
+    );
+    println!(
+        "    transactions around the gap ({:+.0}..{:+.0} ms):",
+        at(from),
+        at(to)
+    );
+    for (client, log) in logs.iter().enumerate() {
+        let line: Vec<String> = log
+            .trace
+            .iter()
+            .filter(|(begun, _, ended, _)| *ended >= lo && *begun <= hi)
+            .map(|(begun, connected, ended, failed)| {
+                let login = connected.map_or(String::new(), |c| format!(" in {:+.0}", at(c)));
+                let failed = if *failed { " FAILED" } else { "" };
+                format!("[{:+.0}{login} -> {:+.0}{failed}]", at(*begun), at(*ended))
+            })
+            .collect();
+        println!("      client {client}: {}", line.join(" "));
+    }
+}
+
+/// With `LOCKSTEP_BENCH_TRACE` set: the monotonic clock now (for `perf record -k
+/// CLOCK_MONOTONIC` and `perf report --time`).
+fn trace_clock(what: &str) {
+    if std::env::var_os("LOCKSTEP_BENCH_TRACE").is_some() {
+        println!("    {what} at {:?}", Instant::now());
     }
 }

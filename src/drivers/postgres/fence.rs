@@ -43,14 +43,15 @@ pub async fn drop_marker_table(side: &Session) -> Result<(), String> {
 /// Step 3 on blue in one round trip: fences writes on `database` (new sessions start
 /// read-only; committed first), then terminates the client backends other than the endpoint's
 /// (`endpoint_ports`, the local ports of its server connections) and this session, waiting
-/// for each to exit when `wait` (PostgreSQL 14 and later can). Returns how many were. The
-/// endpoint's own sessions are untouched, so this runs while they drain.
+/// for each to exit when `wait` (PostgreSQL 14 and later can). Returns who was terminated
+/// ("pid 4711 psql from 10.0.0.5:51000, idle"). The endpoint's own sessions are untouched, so
+/// this runs while they drain.
 pub async fn fence(
     blue: &Session,
     database: &str,
     endpoint_ports: &[u16],
     wait: bool,
-) -> Result<u64, String> {
+) -> Result<Vec<String>, String> {
     let ports: Vec<String> = endpoint_ports.iter().map(u16::to_string).collect();
     let keep = if ports.is_empty() {
         String::new()
@@ -59,7 +60,11 @@ pub async fn fence(
     };
     let sql = format!(
         "BEGIN; ALTER DATABASE {} SET default_transaction_read_only = on; COMMIT;
-         SELECT count(pg_terminate_backend(pid{}))::text FROM pg_stat_activity
+         SELECT format('pid %s %s from %s:%s, %s', pid,
+                       COALESCE(NULLIF(application_name, ''), 'unnamed'),
+                       COALESCE(host(client_addr), 'local socket'), COALESCE(client_port, 0),
+                       COALESCE(state, 'logging in')), pg_terminate_backend(pid{})::text
+         FROM pg_stat_activity
          WHERE datname = current_database() AND backend_type = 'client backend'
            AND pid <> pg_backend_pid() {keep}",
         ident(database),
@@ -67,10 +72,9 @@ pub async fn fence(
     );
     let rows = simple_rows(blue, &sql, "fencing blue").await?;
     Ok(rows
-        .last()
-        .and_then(|row| row.first())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
+        .into_iter()
+        .filter_map(|row| row.into_iter().next())
+        .collect())
 }
 
 /// What [`mark`] left on blue.

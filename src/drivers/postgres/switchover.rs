@@ -91,7 +91,8 @@ pub async fn run(
     plan: &Plan,
     log: &mut Vec<String>,
 ) -> Outcome {
-    let deadline = Instant::now() + plan.timeout;
+    let began = Instant::now();
+    let deadline = began + plan.timeout;
     let not_started = |reason: String| Outcome {
         result: Err(format!("{reason}; nothing was fenced, blue keeps serving")),
         downtime_ms: None,
@@ -132,7 +133,10 @@ pub async fn run(
 
     let parked_at = Instant::now();
     proxy.park();
-    log.push("1 new clients parked at the endpoint".into());
+    log.push(format!(
+        "1 new clients parked at the endpoint, {} ms into B5",
+        ms(began.elapsed())
+    ));
     let mut progress = Progress::default();
     let critical = critical(
         &blue,
@@ -219,10 +223,16 @@ async fn critical(
         plan.grace.as_millis(),
         started.elapsed().as_millis()
     ));
+    let terminated = terminated?;
     log.push(format!(
         "3 writes fenced on blue meanwhile (new sessions read-only, {} other client backends \
-         terminated) at {} ms",
-        terminated?,
+         terminated{}) at {} ms",
+        terminated.len(),
+        if terminated.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", terminated.join("; "))
+        },
         fenced_after.as_millis()
     ));
     let marked = fence::mark(blue, run_id).await?;

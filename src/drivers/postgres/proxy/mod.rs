@@ -11,7 +11,10 @@
 //! connections see no error) and [`resume`](ProxyHandle::resume).
 
 mod cancel;
+mod login;
+mod pool;
 mod scram;
+mod scram_server;
 mod session;
 pub mod upstream;
 mod warm;
@@ -75,6 +78,7 @@ struct Shared {
     cancels: Mutex<HashMap<BackendKey, (String, BackendKey)>>,
     next_id: AtomicU64,
     warm: warm::Warm,
+    pool: pool::Pool,
     /// Sessions closed because they could not be re-bound, so far.
     not_rebound: AtomicU64,
 }
@@ -159,6 +163,7 @@ impl ProxyHandle {
             cancels: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             warm: warm::Warm::default(),
+            pool: pool::Pool::default(),
             not_rebound: AtomicU64::new(0),
         });
         let accepting = Arc::clone(&shared);
@@ -194,20 +199,30 @@ impl ProxyHandle {
         self.shared.sessions().len()
     }
 
-    /// The local ports of the proxy's server connections (to tell its backends from others).
+    /// The local ports of the proxy's server connections, its sessions' and its pool's (to
+    /// tell its backends from others).
     #[must_use]
     pub fn upstream_ports(&self) -> Vec<u16> {
-        self.shared
+        let mut ports: Vec<u16> = self
+            .shared
             .sessions()
             .values()
             .filter_map(|s| s.server_port)
-            .collect()
+            .collect();
+        ports.extend(self.shared.pool.ports());
+        ports
     }
 
     /// New connections wait (up to the park limit) instead of reaching the upstream, and
     /// every session stops forwarding its client once it is idle between transactions.
     pub fn park(&self) {
         self.shared.parked.send_replace(true);
+    }
+
+    /// Idle server connections kept for the next client.
+    #[must_use]
+    pub fn pooled(&self) -> usize {
+        self.shared.pool.len()
     }
 
     /// Opens, ahead of a flip, a logged-in connection to `next` for every session that can be
@@ -265,6 +280,7 @@ impl ProxyHandle {
             route.current = Arc::new(upstream);
             route.next = None;
         });
+        self.shared.pool.clear();
         let deadline = Instant::now() + limit;
         loop {
             let notified = self.shared.changed.notified();
@@ -303,13 +319,20 @@ impl ProxyHandle {
         self.shared
             .route
             .send_modify(|route| route.relogin = Some((since, until)));
+        self.shared.pool.clear();
     }
 
-    /// New connections go through again and held sessions carry on; a prepared but unused
-    /// next upstream is forgotten (its connections are closed).
+    /// New connections go through again and held sessions carry on; connections opened
+    /// ahead and not used go to the pool when they are on the current upstream, and are
+    /// closed otherwise (a prepared next upstream that was not flipped to is forgotten).
     pub fn resume(&self) {
         self.shared.route.send_modify(|route| route.next = None);
-        self.shared.warm.clear();
+        let current = self.shared.route.borrow().current.addr.clone();
+        for (params, conn) in self.shared.warm.drain() {
+            if conn.addr == current {
+                self.shared.pool.put(conn, params);
+            }
+        }
         self.shared.parked.send_replace(false);
     }
 }

@@ -158,7 +158,7 @@ async fn salted_password(password: &[u8], salt: Vec<u8>, i: u32) -> Result<[u8; 
 }
 
 /// PBKDF2-HMAC-SHA-256 with one block (RFC 5802's Hi).
-fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+pub(super) fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
     let mut first = salt.to_vec();
     first.extend_from_slice(&1u32.to_be_bytes());
     let mut u = hmac(password, &first);
@@ -172,7 +172,7 @@ fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
     out
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(super) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length.
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
         unreachable!("HMAC accepts every key length")

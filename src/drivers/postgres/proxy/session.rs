@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::upstream;
+use super::login;
+use super::upstream::{self, ServerConn};
 use super::warm::{self, Spare};
 use super::wire::{self, BackendKey, FirstPacket, Message};
 use super::{SessionInfo, Shared, Upstream, cancel};
@@ -35,6 +36,39 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
             }
         }
     };
+    let params: warm::Params = Arc::new(params);
+    // The role the endpoint logs in as: it answers the login itself and hands over a pooled
+    // server connection; other roles log in on the server through it.
+    let pooled = shared
+        .route
+        .borrow()
+        .current
+        .rebind_as
+        .clone()
+        .filter(|creds| {
+            params
+                .iter()
+                .any(|(name, value)| name == "user" && *value == creds.user)
+        });
+    let mut early = BytesMut::with_capacity(8192);
+    if let Some(creds) = &pooled {
+        let verifier = match shared.pool.verifier(creds).await {
+            Ok(verifier) => verifier,
+            Err(e) => {
+                let _ = client
+                    .write_all(&wire::error_response("FATAL", "08006", &e))
+                    .await;
+                return;
+            }
+        };
+        match login::authenticate(&mut client, &creds.user, verifier).await {
+            Ok(rest) => early = rest,
+            Err(e) => {
+                tracing::debug!(session = id, "login refused at the endpoint: {e}");
+                return;
+            }
+        }
+    }
     let Some(target) = wait_for_gate(&shared).await else {
         let text = "the database is switching over and did not reopen in time; try again";
         let _ = client
@@ -42,53 +76,67 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
             .await;
         return;
     };
-    let mut server = match TcpStream::connect(&target.addr).await {
-        Ok(server) => server,
-        Err(e) => {
-            let text = format!("the proxy cannot reach the database: {e}");
-            let _ = client
-                .write_all(&wire::error_response("FATAL", "08006", &text))
-                .await;
-            return;
-        }
+    let connected = if pooled.is_some() {
+        pooled_connection(&shared, &target, &params, &mut client).await
+    } else {
+        passed_through(&target, &raw, &mut client).await
     };
-    let _ = server.set_nodelay(true);
-    if server.write_all(&raw).await.is_err() {
+    let Some(conn) = connected else {
         return;
-    }
+    };
     let kill = Arc::new(Notify::new());
-    let params: warm::Params = Arc::new(params);
     shared.sessions().insert(
         id,
         SessionInfo {
-            settled: false,
+            settled: pooled.is_some(),
             params: Arc::clone(&params),
             held: false,
-            upstream: target.addr.clone(),
-            server_port: server.local_addr().ok().map(|a| a.port()),
+            upstream: conn.addr.clone(),
+            server_port: conn.stream.local_addr().ok().map(|a| a.port()),
             kill: Arc::clone(&kill),
         },
     );
+    let (status, client_key, logged_in_at) = match &pooled {
+        Some(_) => (
+            Some(b'I'),
+            Some(login::client_key()),
+            Some(conn.logged_in_at),
+        ),
+        None => (None, None, None),
+    };
     let mut session = Session {
         shared: Arc::clone(&shared),
         id,
         client,
-        server,
-        server_addr: target.addr.clone(),
+        server: conn.stream,
+        server_addr: conn.addr,
+        server_key: conn.key,
+        server_statuses: conn.statuses,
         params,
         kill,
-        client_key: None,
-        status: None,
+        client_key,
+        status,
         outstanding: 0,
         unsynced: false,
         statements: HashMap::new(),
-        client_buf: BytesMut::with_capacity(8192),
+        client_buf: early,
         server_buf: BytesMut::with_capacity(8192),
         spare: None,
-        reported: (false, false),
-        connected_at: std::time::Instant::now(),
-        logged_in_at: None,
+        reported: (pooled.is_some(), false),
+        connected_at: conn.connected_at,
+        logged_in_at,
+        pooled: pooled.is_some(),
+        client_left: false,
     };
+    if let (Some(key), Some(real)) = (session.client_key, session.server_key) {
+        cancel::remember(&shared, key, &session.server_addr, real);
+        let welcome = login::welcome(&session.server_statuses, key);
+        if session.client.write_all(&welcome).await.is_err() {
+            cancel::forget(&shared, key);
+            shared.forget(id);
+            return;
+        }
+    }
     if let Err(e) = session.run().await {
         tracing::debug!(session = id, "proxy session ended: {e}");
     }
@@ -96,6 +144,70 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         cancel::forget(&shared, key);
     }
     shared.forget(id);
+    session.give_back();
+}
+
+/// A server connection for a client the endpoint logged in: an idle one from the pool or
+/// opened ahead of a flip, else a new login with the endpoint's credentials. A failure has
+/// been told to the client.
+async fn pooled_connection(
+    shared: &Shared,
+    target: &Upstream,
+    params: &warm::Params,
+    client: &mut TcpStream,
+) -> Option<ServerConn> {
+    let found = shared
+        .pool
+        .take(&target.addr, params)
+        .or_else(|| shared.warm.take(&target.addr, params));
+    if found.is_some() {
+        return found;
+    }
+    let opened = match warm::login_for(target, params) {
+        Some(creds) => upstream::open(&target.addr, params, &creds, &[]).await,
+        None => Err("the endpoint holds no login for this role on the database now".into()),
+    };
+    match opened {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            let text = format!("the proxy cannot log in to the database: {e}");
+            let _ = client
+                .write_all(&wire::error_response("FATAL", "08006", &text))
+                .await;
+            None
+        }
+    }
+}
+
+/// A server connection for a client that logs in on the server itself: its StartupMessage
+/// `raw` is passed on, and the login's messages flow through the session. A failure has been
+/// told to the client.
+async fn passed_through(
+    target: &Upstream,
+    raw: &[u8],
+    client: &mut TcpStream,
+) -> Option<ServerConn> {
+    let connected_at = std::time::Instant::now();
+    let mut server = match TcpStream::connect(&target.addr).await {
+        Ok(server) => server,
+        Err(e) => {
+            let text = format!("the proxy cannot reach the database: {e}");
+            let _ = client
+                .write_all(&wire::error_response("FATAL", "08006", &text))
+                .await;
+            return None;
+        }
+    };
+    let _ = server.set_nodelay(true);
+    server.write_all(raw).await.ok()?;
+    Some(ServerConn {
+        stream: server,
+        key: None,
+        addr: target.addr.clone(),
+        statuses: Vec::new(),
+        connected_at,
+        logged_in_at: connected_at,
+    })
 }
 
 /// Waits while the proxy is parked, at most its park limit; false when the limit ran out.
@@ -132,6 +244,9 @@ struct Session {
     client: TcpStream,
     server: TcpStream,
     server_addr: String,
+    /// The server connection's own BackendKeyData and the settings it reported.
+    server_key: Option<BackendKey>,
+    server_statuses: Vec<(String, String)>,
     params: warm::Params,
     kill: Arc<Notify>,
     /// The BackendKeyData the client was given at login.
@@ -152,14 +267,10 @@ struct Session {
     /// again).
     connected_at: std::time::Instant,
     logged_in_at: Option<std::time::Instant>,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(spare) = self.spare.take() {
-            spare.opening.abort();
-        }
-    }
+    /// Logged in by the endpoint: its server connection goes back to the pool.
+    pooled: bool,
+    /// The client said goodbye (Terminate) or closed its end.
+    client_left: bool,
 }
 
 impl Session {
@@ -196,10 +307,7 @@ impl Session {
                 let waits_on_next =
                     is_parked && r.next.as_ref().is_some_and(|n| n.addr == self.server_addr);
                 let next = r.next.clone().filter(|_| is_parked);
-                let relogin = matches!(
-                    (r.relogin, self.logged_in_at),
-                    (Some((from, until)), Some(login)) if login >= from && self.connected_at <= until
-                );
+                let relogin = logged_in_during(r.relogin, self.connected_at, self.logged_in_at);
                 (Arc::clone(&r.current), next, relogin, waits_on_next)
             };
             // Between transactions on an upstream that is no longer current: move.
@@ -239,10 +347,16 @@ impl Session {
                 }
                 read = self.client.read_buf(&mut self.client_buf), if !held => {
                     if read.map_err(|e| e.to_string())? == 0 {
-                        let _ = self.server.write_all(&wire::message(b'X', &[])).await;
+                        self.client_left = true;
+                        if !self.pooled {
+                            let _ = self.server.write_all(&wire::message(b'X', &[])).await;
+                        }
                         return Ok(());
                     }
                     self.forward_client().await?;
+                    if self.client_left {
+                        return Ok(());
+                    }
                 }
                 _ = parked.changed() => {}
                 _ = route.changed() => {}
@@ -270,8 +384,10 @@ impl Session {
                         secret: i32::from_be_bytes([raw[9], raw[10], raw[11], raw[12]]),
                     };
                     self.client_key = Some(key);
+                    self.server_key = Some(key);
                     cancel::remember(&self.shared, key, &self.server_addr, key);
                 }
+                b'S' if self.pooled => upstream::note_status(&mut self.server_statuses, &raw[5..]),
                 _ => {}
             }
             out.extend_from_slice(&raw);
@@ -286,6 +402,11 @@ impl Session {
         let mut out = BytesMut::new();
         for message in messages {
             match message.tag {
+                // A pooled session's server connection outlives its client.
+                b'X' if self.pooled => {
+                    self.client_left = true;
+                    break;
+                }
                 b'Q' | b'F' => self.outstanding += 1,
                 b'S' => {
                     self.outstanding += 1;
@@ -387,6 +508,8 @@ impl Session {
         let _ = old.write_all(&wire::message(b'X', &[])).await;
         drop(old);
         self.server_addr = conn.addr;
+        self.server_key = conn.key;
+        self.server_statuses = conn.statuses;
         if let (Some(client_key), Some(real)) = (self.client_key, conn.key) {
             cancel::remember(&self.shared, client_key, &self.server_addr, real);
         }
@@ -398,4 +521,62 @@ impl Session {
         });
         Ok(())
     }
+
+    /// Ends the session: a pooled session whose client left between transactions, on the
+    /// current upstream and while the endpoint is not parked, gives its server connection back
+    /// to the pool once it is reset; every other server connection closes.
+    fn give_back(mut self) {
+        if let Some(spare) = self.spare.take() {
+            spare.opening.abort();
+        }
+        let keep = self.pooled
+            && self.client_left
+            && self.idle()
+            && still_current(&self.shared, &self.server_addr)
+            && !logged_in_during(
+                self.shared.route.borrow().relogin,
+                self.connected_at,
+                self.logged_in_at,
+            );
+        if !keep {
+            return;
+        }
+        let logged_in_at = self.logged_in_at.unwrap_or(self.connected_at);
+        let mut conn = ServerConn {
+            stream: self.server,
+            key: self.server_key,
+            addr: self.server_addr,
+            statuses: self.server_statuses,
+            connected_at: self.connected_at,
+            logged_in_at,
+        };
+        let (shared, params) = (self.shared, self.params);
+        tokio::spawn(async move {
+            match shared.pool.reset(&mut conn).await {
+                // The endpoint may have parked or flipped meanwhile.
+                Ok(()) if still_current(&shared, &conn.addr) => shared.pool.put(conn, params),
+                Ok(()) => {}
+                Err(e) => tracing::debug!("a pooled connection closed instead of kept: {e}"),
+            }
+        });
+    }
+}
+
+/// Whether connections to `addr` may be kept: the endpoint is not parked and sends new
+/// sessions there.
+fn still_current(shared: &Shared, addr: &str) -> bool {
+    !*shared.parked.borrow() && shared.route.borrow().current.addr == addr
+}
+
+/// Whether a login that began at `connected_at` and completed at `logged_in_at` (none once
+/// the proxy logged the session in again) ran into the fence's span `relogin`.
+fn logged_in_during(
+    relogin: Option<(std::time::Instant, std::time::Instant)>,
+    connected_at: std::time::Instant,
+    logged_in_at: Option<std::time::Instant>,
+) -> bool {
+    matches!(
+        (relogin, logged_in_at),
+        (Some((from, until)), Some(login)) if login >= from && connected_at <= until
+    )
 }

@@ -38,6 +38,13 @@ impl Credentials {
     }
 }
 
+impl Credentials {
+    /// The password, for the endpoint's own SCRAM verifier.
+    pub(super) fn password(&self) -> &str {
+        &self.password
+    }
+}
+
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Credentials({}, ***)", self.user)
@@ -53,6 +60,28 @@ pub struct ServerConn {
     pub key: Option<BackendKey>,
     /// Where it goes (`host:port`).
     pub addr: String,
+    /// The ParameterStatus values the server reported (name, value), latest last.
+    pub statuses: Vec<(String, String)>,
+    /// When its login began and when it completed.
+    pub connected_at: std::time::Instant,
+    pub logged_in_at: std::time::Instant,
+}
+
+/// Records a ParameterStatus message's body (name, value) in `statuses`.
+pub(super) fn note_status(statuses: &mut Vec<(String, String)>, body: &[u8]) {
+    if let Some((name, value)) = parameter_status(body) {
+        match statuses.iter_mut().find(|(n, _)| *n == name) {
+            Some(known) => known.1 = value,
+            None => statuses.push((name, value)),
+        }
+    }
+}
+
+fn parameter_status(body: &[u8]) -> Option<(String, String)> {
+    let mut rest = body;
+    let name = wire::cstr(&mut rest).ok()?;
+    let value = wire::cstr(&mut rest).ok()?;
+    Some((name, value))
 }
 
 /// Opens a connection to `addr` with the client's startup `params`, authenticates as `creds`
@@ -75,6 +104,7 @@ async fn open_now(
     creds: &Credentials,
     statements: &[bytes::Bytes],
 ) -> Result<ServerConn, String> {
+    let connected_at = std::time::Instant::now();
     let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("cannot reach {addr}: {e}"))?;
@@ -87,6 +117,7 @@ async fn open_now(
     let mut inbox = Inbox::default();
     let mut scram: Option<Scram> = None;
     let mut key = None;
+    let mut statuses: Vec<(String, String)> = Vec::new();
     loop {
         let message = next_message(&mut stream, &mut inbox, addr).await?;
         match message.tag {
@@ -110,21 +141,28 @@ async fn open_now(
                 ));
             }
             b'Z' => break,
-            // ParameterStatus and notices: the client keeps what it was told at its login.
+            // Kept for a client given this connection from the pool; a re-bound session's
+            // client keeps what it was told at its own login.
+            b'S' => statuses.extend(parameter_status(message.body())),
+            // Notices.
             _ => {}
         }
     }
+    let logged_in_at = std::time::Instant::now();
     replay(&mut stream, &mut inbox, addr, statements).await?;
     Ok(ServerConn {
         stream,
         key,
         addr: addr.to_string(),
+        statuses,
+        connected_at,
+        logged_in_at,
     })
 }
 
 /// Bytes read from a server and the complete messages not handled yet.
 #[derive(Default)]
-struct Inbox {
+pub(super) struct Inbox {
     buf: BytesMut,
     ready: VecDeque<Message>,
 }
@@ -172,7 +210,7 @@ pub async fn catch_up(conn: &mut ServerConn, batch: &[bytes::Bytes]) -> Result<(
     replay(&mut conn.stream, &mut inbox, &addr, batch).await
 }
 
-async fn next_message(
+pub(super) async fn next_message(
     stream: &mut TcpStream,
     inbox: &mut Inbox,
     addr: &str,

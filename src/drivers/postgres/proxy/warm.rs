@@ -35,9 +35,12 @@ impl Warm {
             .and_then(Vec::pop)
     }
 
-    /// Closes every warm connection.
-    pub(super) fn clear(&self) {
-        self.ready().clear();
+    /// Takes every warm connection, with the startup parameters it logged in with.
+    pub(super) fn drain(&self) -> Vec<(Params, ServerConn)> {
+        self.ready()
+            .drain()
+            .flat_map(|((_, params), conns)| conns.into_iter().map(move |c| (params.clone(), c)))
+            .collect()
     }
 }
 
@@ -54,17 +57,23 @@ pub(super) fn login_for(upstream: &Upstream, params: &Params) -> Option<upstream
         .filter(|creds| Some(creds.user.as_str()) == user)
 }
 
-/// Opens one warm connection to `next` per session, logged in or logging in (with the proxy's
-/// login for its user), all at once; returns how many are ready. Sessions that end before the
-/// flip leave theirs to sessions with the same login (short-lived connections).
+/// Opens one warm connection to `next` per session and per idle pooled connection, logged in
+/// (with the proxy's login for its user), all at once; returns how many are ready. Sessions
+/// that end before the flip leave theirs to sessions with the same login, and those left at
+/// the resume go to the pool.
 pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
     let Some(creds) = next.rebind_as.clone() else {
         return 0;
     };
+    // One for every session and every idle pooled connection: a client that connects for
+    // each transaction is between sessions as often as in one.
+    let current = shared.route.borrow().current.addr.clone();
+    let pooled = shared.pool.idle_params(&current);
     let wanted: Vec<Params> = shared
         .sessions()
         .values()
         .map(|s| Arc::clone(&s.params))
+        .chain(pooled)
         .filter(|params| {
             params
                 .iter()

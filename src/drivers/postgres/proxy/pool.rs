@@ -1,0 +1,186 @@
+//! Server connections kept between client sessions, so that a client that opens a connection
+//! for every transaction does not cost the server a new backend (a fork, a login and cold
+//! caches, the largest part of such a transaction's CPU) each time. A client of the role the
+//! endpoint holds a password for is logged in by the endpoint itself ([`super::login`]) and
+//! given an idle connection of the same upstream and startup parameters; when it leaves
+//! between transactions, the connection is reset with `DISCARD ALL` (temporary tables,
+//! prepared statements, settings, locks, listeners: a fresh session) and kept.
+//!
+//! Nothing is kept while the endpoint is parked, and the pool is emptied when it flips or
+//! lifts a fence, so no connection outlives the upstream or the defaults it logged in with.
+//! Idle connections count as the endpoint's own: the fence leaves them alone.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::scram_server::Verifier;
+use super::upstream::{self, Credentials, Inbox, ServerConn};
+use super::warm::Params;
+use super::wire;
+
+/// Idle connections kept per upstream and startup parameters.
+const MAX_IDLE: usize = 32;
+/// An idle connection older than this is closed instead of handed out.
+const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// How long a reset may take before the connection is closed instead.
+const RESET_LIMIT: Duration = Duration::from_secs(5);
+
+struct Idle {
+    conn: ServerConn,
+    since: Instant,
+}
+
+/// The idle connections, and the SCRAM verifiers for the endpoint's logins.
+#[derive(Default)]
+pub(super) struct Pool {
+    idle: Mutex<HashMap<(String, Params), Vec<Idle>>>,
+    /// Local ports of connections being reset, to be kept out of the pool.
+    resetting: Mutex<HashSet<u16>>,
+    verifiers: tokio::sync::Mutex<HashMap<(String, [u8; 32]), Verifier>>,
+}
+
+impl Pool {
+    fn idle(&self) -> MutexGuard<'_, HashMap<(String, Params), Vec<Idle>>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An idle connection to `addr` logged in with `params` that the server has not closed.
+    pub(super) fn take(&self, addr: &str, params: &Params) -> Option<ServerConn> {
+        let mut idle = self.idle();
+        let kept = idle.get_mut(&(addr.to_string(), params.clone()))?;
+        while let Some(Idle { conn, since }) = kept.pop() {
+            if since.elapsed() < IDLE_LIMIT && open(&conn.stream) {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    /// Keeps `conn` (already reset) for the next client with `params`.
+    pub(super) fn put(&self, conn: ServerConn, params: Params) {
+        let mut idle = self.idle();
+        let kept = idle.entry((conn.addr.clone(), params)).or_default();
+        kept.retain(|i| i.since.elapsed() < IDLE_LIMIT);
+        if kept.len() < MAX_IDLE {
+            kept.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    }
+
+    /// Closes every idle connection.
+    pub(super) fn clear(&self) {
+        self.idle().clear();
+    }
+
+    /// Idle connections kept now.
+    pub(super) fn len(&self) -> usize {
+        self.idle().values().map(Vec::len).sum()
+    }
+
+    /// The startup parameters of every idle connection to `addr` (one entry each).
+    pub(super) fn idle_params(&self, addr: &str) -> Vec<Params> {
+        self.idle()
+            .iter()
+            .filter(|((a, _), _)| a == addr)
+            .flat_map(|((_, params), kept)| std::iter::repeat_n(params.clone(), kept.len()))
+            .collect()
+    }
+
+    /// The local ports of the endpoint's connections that are idle here or being reset.
+    pub(super) fn ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self
+            .idle()
+            .values()
+            .flatten()
+            .filter_map(|i| i.conn.stream.local_addr().ok().map(|a| a.port()))
+            .collect();
+        ports.extend(self.resetting().iter().copied());
+        ports
+    }
+
+    fn resetting(&self) -> MutexGuard<'_, HashSet<u16>> {
+        self.resetting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Resets `conn` (see [`reset`]), counting it among the endpoint's connections meanwhile.
+    pub(super) async fn reset(&self, conn: &mut ServerConn) -> Result<(), String> {
+        let port = conn.stream.local_addr().ok().map(|a| a.port());
+        if let Some(port) = port {
+            self.resetting().insert(port);
+        }
+        let done = reset(conn).await;
+        if let Some(port) = port {
+            self.resetting().remove(&port);
+        }
+        done
+    }
+
+    /// The verifier for `creds`' password, derived once.
+    pub(super) async fn verifier(&self, creds: &Credentials) -> Result<Verifier, String> {
+        use sha2::Digest as _;
+        let key = (
+            creds.user.clone(),
+            sha2::Sha256::digest(creds.password().as_bytes()).into(),
+        );
+        let mut verifiers = self.verifiers.lock().await;
+        if let Some(found) = verifiers.get(&key) {
+            return Ok(found.clone());
+        }
+        let derived = Verifier::derive(creds.password()).await?;
+        verifiers.insert(key, derived.clone());
+        Ok(derived)
+    }
+}
+
+/// Whether the server has neither closed `stream` nor sent anything unasked (a termination
+/// notice) while it was idle.
+fn open(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+/// Resets a connection its client left between transactions: `DISCARD ALL`, keeping the
+/// settings the server reports back. An error, a transaction still open or no answer within
+/// the limit fails it (the caller closes the connection).
+async fn reset(conn: &mut ServerConn) -> Result<(), String> {
+    tokio::time::timeout(RESET_LIMIT, reset_now(conn))
+        .await
+        .map_err(|_| format!("{} did not answer DISCARD ALL in time", conn.addr))?
+}
+
+async fn reset_now(conn: &mut ServerConn) -> Result<(), String> {
+    let mut query = b"DISCARD ALL".to_vec();
+    query.push(0);
+    conn.stream
+        .write_all(&wire::message(b'Q', &query))
+        .await
+        .map_err(|e| format!("{}: {e}", conn.addr))?;
+    let mut inbox = Inbox::default();
+    let addr = conn.addr.clone();
+    let mut failed = None;
+    loop {
+        let message = upstream::next_message(&mut conn.stream, &mut inbox, &addr).await?;
+        match message.tag {
+            b'S' => upstream::note_status(&mut conn.statuses, message.body()),
+            b'E' => failed = Some(wire::error_text(message.body())),
+            b'Z' => {
+                return match (failed, message.body().first()) {
+                    (None, Some(b'I')) => Ok(()),
+                    (Some(e), _) => Err(format!("{addr} refused DISCARD ALL: {e}")),
+                    (None, _) => Err(format!("{addr} is still in a transaction")),
+                };
+            }
+            _ => {}
+        }
+    }
+}
