@@ -12,6 +12,9 @@ use super::session::{Session, ident, literal};
 /// The table the marker rows go to, on blue and (by replication) on green.
 pub const MARKER_TABLE: &str = "lockstep_switchover_marker";
 
+/// How long terminated backends on blue may take to exit.
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
 /// How often green looks for the marker.
 const MARKER_POLL: Duration = Duration::from_millis(1);
 
@@ -40,17 +43,17 @@ pub async fn drop_marker_table(side: &Session) -> Result<(), String> {
         .await
 }
 
-/// Step 3 on blue in one round trip: fences writes on `database` (new sessions start
-/// read-only; committed first), then terminates the client backends other than the endpoint's
-/// (`endpoint_ports`, the local ports of its server connections) and this session, waiting
-/// for each to exit when `wait` (PostgreSQL 14 and later can). Returns who was terminated
-/// ("pid 4711 psql from 10.0.0.5:51000, idle"). The endpoint's own sessions are untouched, so
-/// this runs while they drain.
+/// Step 3 on blue: fences writes on `database` (new sessions start read-only; committed
+/// first), then terminates the client backends other than the endpoint's (`endpoint_ports`,
+/// the local ports of its server connections) and this session, in one round trip; when it
+/// terminated any, a second waits (polling every millisecond, at most [`EXIT_WAIT`]) until
+/// they have exited, so none of their transactions can commit after the marker. Returns who
+/// was terminated ("pid 4711 psql from 10.0.0.5:51000, idle"). The endpoint's own sessions
+/// are untouched, so this runs while they drain.
 pub async fn fence(
     blue: &Session,
     database: &str,
     endpoint_ports: &[u16],
-    wait: bool,
 ) -> Result<Vec<String>, String> {
     let ports: Vec<String> = endpoint_ports.iter().map(u16::to_string).collect();
     let keep = if ports.is_empty() {
@@ -63,14 +66,39 @@ pub async fn fence(
          SELECT format('pid %s %s from %s:%s, %s', pid,
                        COALESCE(NULLIF(application_name, ''), 'unnamed'),
                        COALESCE(host(client_addr), 'local socket'), COALESCE(client_port, 0),
-                       COALESCE(state, 'logging in')), pg_terminate_backend(pid{})::text
+                       COALESCE(state, 'logging in')), pid::text, pg_terminate_backend(pid)::text
          FROM pg_stat_activity
          WHERE datname = current_database() AND backend_type = 'client backend'
            AND pid <> pg_backend_pid() {keep}",
         ident(database),
-        if wait { ", 5000" } else { "" }
     );
     let rows = simple_rows(blue, &sql, "fencing blue").await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    // pg_terminate_backend's own wait looks every 100 ms; a switchover cannot spare that.
+    let pids: Vec<&str> = rows
+        .iter()
+        .filter_map(|row| row.get(1).map(String::as_str))
+        .collect();
+    let wait = format!(
+        "DO $lockstep$
+         DECLARE give_up timestamptz := clock_timestamp() + interval '{} milliseconds';
+         BEGIN
+           LOOP
+             PERFORM pg_stat_clear_snapshot();
+             EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid IN ({}));
+             IF clock_timestamp() > give_up THEN
+               RAISE EXCEPTION 'terminated backends on blue did not exit within {} ms';
+             END IF;
+             PERFORM pg_sleep(0.001);
+           END LOOP;
+         END $lockstep$",
+        EXIT_WAIT.as_millis(),
+        pids.join(","),
+        EXIT_WAIT.as_millis()
+    );
+    blue.execute(&wait).await?;
     Ok(rows
         .into_iter()
         .filter_map(|row| row.into_iter().next())

@@ -107,16 +107,10 @@ pub async fn run(
         Err(e) => return not_started(e),
     };
     let blue_up = proxy.upstream();
-    let blue_at = blue
-        .rows("SELECT current_database()::text, current_setting('server_version_num')::int")
-        .await;
-    let (database, blue_version): (String, i32) = match blue_at.as_deref().map(<[_]>::first) {
-        Ok(Some(row)) => (row.get(0), row.get(1)),
-        Ok(None) => return not_started("blue did not name its database".into()),
-        Err(e) => return not_started(e.clone()),
+    let database = match blue.text("SELECT current_database()::text").await {
+        Ok(database) => database,
+        Err(e) => return not_started(e),
     };
-    // PostgreSQL 14 and later wait for a terminated backend to exit.
-    let terminate_waits = blue_version >= 140_000;
     if let Err(e) = quick_flush(&green, true).await {
         return not_started(e);
     }
@@ -144,7 +138,6 @@ pub async fn run(
         proxy,
         run_id,
         &database,
-        terminate_waits,
         plan,
         green_up,
         &mut progress,
@@ -201,7 +194,6 @@ async fn critical(
     proxy: &ProxyHandle,
     run_id: &str,
     database: &str,
-    terminate_waits: bool,
     plan: &Plan,
     green_up: Upstream,
     progress: &mut Progress,
@@ -212,7 +204,7 @@ async fn critical(
     progress.fenced = Some(std::time::Instant::now());
     let fencing = async {
         let ports = proxy.upstream_ports();
-        let terminated = fence::fence(blue, database, &ports, terminate_waits).await;
+        let terminated = fence::fence(blue, database, &ports).await;
         (terminated, started.elapsed())
     };
     let (drain, (terminated, fenced_after)) = tokio::join!(proxy.wait_idle(plan.grace), fencing);

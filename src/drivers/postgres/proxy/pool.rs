@@ -18,9 +18,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::scram_server::Verifier;
-use super::upstream::{self, Credentials, Inbox, ServerConn};
-use super::warm::Params;
+use super::upstream::{self, Credentials, ServerConn};
+use super::warm::{self, Params};
 use super::wire;
+use super::{Shared, Upstream};
 
 /// Idle connections kept per upstream and startup parameters.
 const MAX_IDLE: usize = 32;
@@ -142,6 +143,38 @@ impl Pool {
     }
 }
 
+/// A server connection for a client the endpoint logged in: an idle one from the pool or
+/// opened ahead of a flip, else a new login with the endpoint's credentials. A failure has
+/// been told to the client.
+pub(super) async fn connection_for(
+    shared: &Shared,
+    target: &Upstream,
+    params: &warm::Params,
+    client: &mut TcpStream,
+) -> Option<ServerConn> {
+    let found = shared
+        .pool
+        .take(&target.addr, params)
+        .or_else(|| shared.warm.take(&target.addr, params));
+    if found.is_some() {
+        return found;
+    }
+    let opened = match warm::login_for(target, params) {
+        Some(creds) => upstream::open(&target.addr, params, &creds, &[]).await,
+        None => Err("the endpoint holds no login for this role on the database now".into()),
+    };
+    match opened {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            let text = format!("the proxy cannot log in to the database: {e}");
+            let _ = client
+                .write_all(&wire::error_response("FATAL", "08006", &text))
+                .await;
+            None
+        }
+    }
+}
+
 /// Whether the server has neither closed `stream` nor sent anything unasked (a termination
 /// notice) while it was idle.
 fn open(stream: &TcpStream) -> bool {
@@ -159,28 +192,5 @@ async fn reset(conn: &mut ServerConn) -> Result<(), String> {
 }
 
 async fn reset_now(conn: &mut ServerConn) -> Result<(), String> {
-    let mut query = b"DISCARD ALL".to_vec();
-    query.push(0);
-    conn.stream
-        .write_all(&wire::message(b'Q', &query))
-        .await
-        .map_err(|e| format!("{}: {e}", conn.addr))?;
-    let mut inbox = Inbox::default();
-    let addr = conn.addr.clone();
-    let mut failed = None;
-    loop {
-        let message = upstream::next_message(&mut conn.stream, &mut inbox, &addr).await?;
-        match message.tag {
-            b'S' => upstream::note_status(&mut conn.statuses, message.body()),
-            b'E' => failed = Some(wire::error_text(message.body())),
-            b'Z' => {
-                return match (failed, message.body().first()) {
-                    (None, Some(b'I')) => Ok(()),
-                    (Some(e), _) => Err(format!("{addr} refused DISCARD ALL: {e}")),
-                    (None, _) => Err(format!("{addr} is still in a transaction")),
-                };
-            }
-            _ => {}
-        }
-    }
+    upstream::simple(conn, "DISCARD ALL").await
 }

@@ -11,11 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
-use super::login;
 use super::upstream::{self, ServerConn};
 use super::warm::{self, Spare};
 use super::wire::{self, BackendKey, FirstPacket, Message};
 use super::{SessionInfo, Shared, Upstream, cancel};
+use super::{login, pool};
 
 /// Serves one client connection until either side closes it.
 pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
@@ -77,7 +77,7 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         return;
     };
     let connected = if pooled.is_some() {
-        pooled_connection(&shared, &target, &params, &mut client).await
+        pool::connection_for(&shared, &target, &params, &mut client).await
     } else {
         passed_through(&target, &raw, &mut client).await
     };
@@ -145,38 +145,6 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
     }
     shared.forget(id);
     session.give_back();
-}
-
-/// A server connection for a client the endpoint logged in: an idle one from the pool or
-/// opened ahead of a flip, else a new login with the endpoint's credentials. A failure has
-/// been told to the client.
-async fn pooled_connection(
-    shared: &Shared,
-    target: &Upstream,
-    params: &warm::Params,
-    client: &mut TcpStream,
-) -> Option<ServerConn> {
-    let found = shared
-        .pool
-        .take(&target.addr, params)
-        .or_else(|| shared.warm.take(&target.addr, params));
-    if found.is_some() {
-        return found;
-    }
-    let opened = match warm::login_for(target, params) {
-        Some(creds) => upstream::open(&target.addr, params, &creds, &[]).await,
-        None => Err("the endpoint holds no login for this role on the database now".into()),
-    };
-    match opened {
-        Ok(conn) => Some(conn),
-        Err(e) => {
-            let text = format!("the proxy cannot log in to the database: {e}");
-            let _ = client
-                .write_all(&wire::error_response("FATAL", "08006", &text))
-                .await;
-            None
-        }
-    }
 }
 
 /// A server connection for a client that logs in on the server itself: its StartupMessage

