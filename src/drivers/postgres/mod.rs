@@ -221,6 +221,8 @@ async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Res
         Ok(green) => {
             cleanup::drop_subscription(&green, names, log).await?;
             fence::drop_marker_table(&green).await?;
+            switchover::quick_flush(&green, false).await?;
+            log.push("green's wal_writer_delay reset to its configured value".into());
         }
         Err(e) => log.push(format!("{e}: its subscription is left to green's removal")),
     }

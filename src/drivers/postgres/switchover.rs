@@ -7,7 +7,8 @@
 //! resume there. The downtime is measured from park to resume.
 //!
 //! For the switchover green's WAL writer runs every 10 ms (`wal_writer_delay`, reloaded, no
-//! restart), so green confirms its flush position in milliseconds instead of up to 200 ms;
+//! restart; reset by a revert or by cleanup, B7), so green confirms its flush position in
+//! milliseconds instead of up to 200 ms;
 //! blue and the slot are kept until green has confirmed the marker's flush, so nothing green
 //! shows can be lost with green.
 
@@ -155,7 +156,7 @@ pub async fn run(
         proxy.resume();
         let downtime = ms(parked_at.elapsed());
         log.push(format!("7 resumed on green: clients waited {downtime} ms"));
-        keep_blue_until_flushed(&blue, &green, names, log).await;
+        keep_blue_until_flushed(&blue, names, log).await;
         return Outcome {
             result: Ok(()),
             downtime_ms: Some(downtime),
@@ -365,12 +366,7 @@ async fn guardrails(
 
 /// After the flip: waits for green to confirm it flushed past blue's last WAL position, so
 /// blue and the slot can go in B7; until then they stay.
-async fn keep_blue_until_flushed(
-    blue: &Session,
-    green: &Session,
-    names: &Names,
-    log: &mut Vec<String>,
-) {
+async fn keep_blue_until_flushed(blue: &Session, names: &Names, log: &mut Vec<String>) {
     let confirmed = async {
         let lsn = blue.text("SELECT pg_current_wal_lsn()::text").await?;
         let took = tokio::time::timeout(
@@ -391,11 +387,13 @@ async fn keep_blue_until_flushed(
             "green has not confirmed its flush ({e}): keep blue and the slot until it does"
         )),
     }
-    let _ = quick_flush(green, false).await;
+    // Reloading green's settings now would make every backend re-read them at its next query,
+    // just as the clients arrive (a stall of tens of milliseconds on a busy machine).
+    log.push("green's 10 ms wal_writer_delay stays until cleanup (B7) resets it".into());
 }
 
 /// Sets (or resets) a 10 ms `wal_writer_delay` on green, reloaded without a restart.
-async fn quick_flush(green: &Session, on: bool) -> Result<(), String> {
+pub(super) async fn quick_flush(green: &Session, on: bool) -> Result<(), String> {
     let set = if on {
         "ALTER SYSTEM SET wal_writer_delay = '10ms'"
     } else {

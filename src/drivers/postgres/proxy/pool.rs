@@ -27,6 +27,9 @@ use super::{Shared, Upstream};
 const MAX_IDLE: usize = 32;
 /// An idle connection older than this is closed instead of handed out.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
+/// A connection logged in longer ago than this is closed instead of kept or handed out, so
+/// a change to the role on the server (password, NOLOGIN, pg_hba) reaches its clients soon.
+const MAX_AGE: Duration = Duration::from_secs(600);
 /// How long a reset may take before the connection is closed instead.
 const RESET_LIMIT: Duration = Duration::from_secs(5);
 
@@ -39,8 +42,9 @@ struct Idle {
 #[derive(Default)]
 pub(super) struct Pool {
     idle: Mutex<HashMap<(String, Params), Vec<Idle>>>,
-    /// Local ports of connections being reset, to be kept out of the pool.
-    resetting: Mutex<HashSet<u16>>,
+    /// Local ports of connections the endpoint is opening or resetting (its own, for the
+    /// fence, though in no session and not idle here).
+    in_hand: Mutex<HashSet<u16>>,
     verifiers: tokio::sync::Mutex<HashMap<(String, [u8; 32]), Verifier>>,
 }
 
@@ -56,7 +60,10 @@ impl Pool {
         let mut idle = self.idle();
         let kept = idle.get_mut(&(addr.to_string(), params.clone()))?;
         while let Some(Idle { conn, since }) = kept.pop() {
-            if since.elapsed() < IDLE_LIMIT && open(&conn.stream) {
+            if since.elapsed() < IDLE_LIMIT
+                && conn.logged_in_at.elapsed() < MAX_AGE
+                && open(&conn.stream)
+            {
                 return Some(conn);
             }
         }
@@ -68,7 +75,7 @@ impl Pool {
         let mut idle = self.idle();
         let kept = idle.entry((conn.addr.clone(), params)).or_default();
         kept.retain(|i| i.since.elapsed() < IDLE_LIMIT);
-        if kept.len() < MAX_IDLE {
+        if kept.len() < MAX_IDLE && conn.logged_in_at.elapsed() < MAX_AGE {
             kept.push(Idle {
                 conn,
                 since: Instant::now(),
@@ -103,12 +110,12 @@ impl Pool {
             .flatten()
             .filter_map(|i| i.conn.stream.local_addr().ok().map(|a| a.port()))
             .collect();
-        ports.extend(self.resetting().iter().copied());
+        ports.extend(self.in_hand().iter().copied());
         ports
     }
 
-    fn resetting(&self) -> MutexGuard<'_, HashSet<u16>> {
-        self.resetting
+    fn in_hand(&self) -> MutexGuard<'_, HashSet<u16>> {
+        self.in_hand
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -117,11 +124,11 @@ impl Pool {
     pub(super) async fn reset(&self, conn: &mut ServerConn) -> Result<(), String> {
         let port = conn.stream.local_addr().ok().map(|a| a.port());
         if let Some(port) = port {
-            self.resetting().insert(port);
+            self.in_hand().insert(port);
         }
         let done = reset(conn).await;
         if let Some(port) = port {
-            self.resetting().remove(&port);
+            self.in_hand().remove(&port);
         }
         done
     }
@@ -159,13 +166,33 @@ pub(super) async fn connection_for(
     if found.is_some() {
         return found;
     }
-    let opened = match warm::login_for(target, params) {
-        Some(creds) => upstream::open(&target.addr, params, &creds, &[]).await,
-        None => Err("the endpoint holds no login for this role on the database now".into()),
+    let Some(creds) = warm::login_for(target, params) else {
+        let text = "the endpoint holds no login for this role on the database now";
+        let _ = client
+            .write_all(&wire::error_response("FATAL", "08006", text))
+            .await;
+        return None;
     };
+    // Counted as the endpoint's own while it logs in, so a fence going up meanwhile spares it.
+    let port = Mutex::new(None);
+    let noted = |p: u16| {
+        shared.pool.in_hand().insert(p);
+        *port
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
+    };
+    let opened = upstream::open_noting(&target.addr, params, &creds, &[], &noted).await;
+    if let Some(p) = *port
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        shared.pool.in_hand().remove(&p);
+    }
     match opened {
         Ok(conn) => Some(conn),
         Err(e) => {
+            // The server refused the endpoint's own login: what it kept may be stale too.
+            shared.pool.clear();
             let text = format!("the proxy cannot log in to the database: {e}");
             let _ = client
                 .write_all(&wire::error_response("FATAL", "08006", &text))

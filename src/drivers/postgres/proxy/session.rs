@@ -476,6 +476,9 @@ impl Session {
         let _ = old.write_all(&wire::message(b'X', &[])).await;
         drop(old);
         self.server_addr = conn.addr;
+        // Its own login: a re-bind into a fence's span is logged in again once it is lifted.
+        self.connected_at = conn.connected_at;
+        self.logged_in_at = Some(conn.logged_in_at);
         self.server_key = conn.key;
         self.server_statuses = conn.statuses;
         if let (Some(client_key), Some(real)) = (self.client_key, conn.key) {
@@ -500,6 +503,7 @@ impl Session {
         let keep = self.pooled
             && self.client_left
             && self.idle()
+            && self.server_buf.is_empty()
             && still_current(&self.shared, &self.server_addr)
             && !logged_in_during(
                 self.shared.route.borrow().relogin,
@@ -507,6 +511,9 @@ impl Session {
                 self.logged_in_at,
             );
         if !keep {
+            if self.pooled {
+                let _ = self.server.try_write(&wire::message(b'X', &[]));
+            }
             return;
         }
         let logged_in_at = self.logged_in_at.unwrap_or(self.connected_at);

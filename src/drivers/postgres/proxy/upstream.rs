@@ -93,7 +93,20 @@ pub async fn open(
     creds: &Credentials,
     statements: &[bytes::Bytes],
 ) -> Result<ServerConn, String> {
-    tokio::time::timeout(CONNECT_LIMIT, open_now(addr, params, creds, statements))
+    open_noting(addr, params, creds, statements, &|_| {}).await
+}
+
+/// [`open`], telling `connected` the connection's local port as soon as it has one (before
+/// the login), so the endpoint can count it as its own while it logs in.
+pub(super) async fn open_noting(
+    addr: &str,
+    params: &[(String, String)],
+    creds: &Credentials,
+    statements: &[bytes::Bytes],
+    connected: &(dyn Fn(u16) + Send + Sync),
+) -> Result<ServerConn, String> {
+    let opening = open_now(addr, params, creds, statements, connected);
+    tokio::time::timeout(CONNECT_LIMIT, opening)
         .await
         .map_err(|_| format!("{addr} did not become ready within {CONNECT_LIMIT:?}"))?
 }
@@ -103,11 +116,15 @@ async fn open_now(
     params: &[(String, String)],
     creds: &Credentials,
     statements: &[bytes::Bytes],
+    connected: &(dyn Fn(u16) + Send + Sync),
 ) -> Result<ServerConn, String> {
     let connected_at = std::time::Instant::now();
     let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+    if let Ok(local) = stream.local_addr() {
+        connected(local.port());
+    }
     let _ = stream.set_nodelay(true);
     let io = |e: std::io::Error| format!("{addr}: {e}");
     stream

@@ -28,6 +28,9 @@ SELECT count(pg_relation_size(r)) FROM (
     UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT relid FROM busiest)
     UNION ALL (SELECT seqrelid FROM pg_sequence LIMIT 32)) opened(r)";
 
+/// How long the warm-up may take on the endpoint's side.
+const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Startup parameters, as a session's client sent them.
 pub(super) type Params = Arc<Vec<(String, String)>>;
 
@@ -100,10 +103,13 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
         let (addr, creds) = (next.addr.clone(), creds.clone());
         async move {
             let mut conn = upstream::open(&addr, &params, &creds, &[]).await;
-            if let Ok(conn) = conn.as_mut()
-                && let Err(e) = upstream::simple(conn, WARM_UP).await
-            {
-                tracing::debug!("a warm connection's warm-up failed: {e}");
+            if let Ok(opened) = conn.as_mut() {
+                match tokio::time::timeout(WARM_UP_LIMIT, upstream::simple(opened, WARM_UP)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!("a warm connection's warm-up failed: {e}"),
+                    // Still busy: not fit to hand out.
+                    Err(_) => conn = Err(format!("{addr} did not finish the warm-up")),
+                }
             }
             (params, conn)
         }
