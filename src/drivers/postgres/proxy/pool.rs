@@ -11,7 +11,7 @@
 //! Idle connections count as the endpoint's own: the fence leaves them alone.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
@@ -21,7 +21,7 @@ use super::scram_server::Verifier;
 use super::upstream::{self, Credentials, ServerConn};
 use super::warm::{self, Params};
 use super::wire;
-use super::{Shared, Upstream};
+use super::{Shared, Upstream, session};
 
 /// Idle connections kept per upstream and startup parameters.
 const MAX_IDLE: usize = 32;
@@ -151,53 +151,72 @@ impl Pool {
 }
 
 /// A server connection for a client the endpoint logged in: an idle one from the pool or
-/// opened ahead of a flip, else a new login with the endpoint's credentials. A failure has
-/// been told to the client.
+/// opened ahead of a flip, else a new login with the endpoint's credentials. A login to the
+/// old upstream still running when the endpoint parks with a next one is abandoned for the
+/// next one (the flip would otherwise wait for it, and then move it). A failure has been told
+/// to the client.
 pub(super) async fn connection_for(
     shared: &Shared,
-    target: &Upstream,
+    mut target: Arc<Upstream>,
     params: &warm::Params,
     client: &mut TcpStream,
 ) -> Option<ServerConn> {
-    let found = shared
-        .pool
-        .take(&target.addr, params)
-        .or_else(|| shared.warm.take(&target.addr, params));
-    if found.is_some() {
-        return found;
-    }
-    let Some(creds) = warm::login_for(target, params) else {
-        let text = "the endpoint holds no login for this role on the database now";
-        let _ = client
-            .write_all(&wire::error_response("FATAL", "08006", text))
-            .await;
-        return None;
-    };
-    // Counted as the endpoint's own while it logs in, so a fence going up meanwhile spares it.
-    let port = Mutex::new(None);
-    let noted = |p: u16| {
-        shared.pool.in_hand().insert(p);
-        *port
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
-    };
-    let opened = upstream::open_noting(&target.addr, params, &creds, &[], &noted).await;
-    if let Some(p) = *port
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-    {
-        shared.pool.in_hand().remove(&p);
-    }
-    match opened {
-        Ok(conn) => Some(conn),
-        Err(e) => {
-            // The server refused the endpoint's own login: what it kept may be stale too.
-            shared.pool.clear();
-            let text = format!("the proxy cannot log in to the database: {e}");
+    loop {
+        let found = shared
+            .pool
+            .take(&target.addr, params)
+            .or_else(|| shared.warm.take(&target.addr, params));
+        if found.is_some() {
+            return found;
+        }
+        let Some(creds) = warm::login_for(&target, params) else {
+            let text = "the endpoint holds no login for this role on the database now";
             let _ = client
-                .write_all(&wire::error_response("FATAL", "08006", &text))
+                .write_all(&wire::error_response("FATAL", "08006", text))
                 .await;
-            None
+            return None;
+        };
+        let (mut parked, mut route) = (shared.parked.subscribe(), shared.route.subscribe());
+        // Counted as the endpoint's own while it logs in, so a fence going up meanwhile
+        // spares it.
+        let port = Mutex::new(None);
+        let noted = |p: u16| {
+            shared.pool.in_hand().insert(p);
+            *port
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(p);
+        };
+        let addr = target.addr.clone();
+        let mut opening = Box::pin(upstream::open_noting(&addr, params, &creds, &[], &noted));
+        let opened = loop {
+            tokio::select! {
+                opened = &mut opening => break Some(opened),
+                _ = parked.changed() => {}
+                _ = route.changed() => {}
+            }
+            if session::gate(shared).is_some_and(|now| now.addr != addr) {
+                break None;
+            }
+        };
+        drop(opening);
+        if let Some(p) = *port
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            shared.pool.in_hand().remove(&p);
+        }
+        match opened {
+            Some(Ok(conn)) => return Some(conn),
+            Some(Err(e)) => {
+                // The server refused the endpoint's own login: what it kept may be stale too.
+                shared.pool.clear();
+                let text = format!("the proxy cannot log in to the database: {e}");
+                let _ = client
+                    .write_all(&wire::error_response("FATAL", "08006", &text))
+                    .await;
+                return None;
+            }
+            None => target = session::gate(shared)?,
         }
     }
 }

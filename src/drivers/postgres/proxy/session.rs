@@ -77,7 +77,7 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         return;
     };
     let connected = if pooled.is_some() {
-        pool::connection_for(&shared, &target, &params, &mut client).await
+        pool::connection_for(&shared, Arc::clone(&target), &params, &mut client).await
     } else {
         passed_through(&target, &raw, &mut client).await
     };
@@ -187,14 +187,8 @@ async fn wait_for_gate(shared: &Shared) -> Option<Arc<Upstream>> {
     let mut route = shared.route.subscribe();
     let deadline = tokio::time::Instant::now() + shared.park_limit;
     loop {
-        let is_parked = *parked.borrow_and_update();
-        {
-            let r = route.borrow_and_update();
-            match (&r.next, is_parked) {
-                (_, false) => return Some(Arc::clone(&r.current)),
-                (Some(next), true) => return Some(Arc::clone(next)),
-                (None, true) => {}
-            }
+        if let Some(target) = gate(shared) {
+            return Some(target);
         }
         let changed = async {
             tokio::select! {
@@ -203,6 +197,17 @@ async fn wait_for_gate(shared: &Shared) -> Option<Arc<Upstream>> {
             }
         };
         tokio::time::timeout_at(deadline, changed).await.ok()?;
+    }
+}
+
+/// Where a new connection goes now; none while parked without a next upstream.
+pub(super) fn gate(shared: &Shared) -> Option<Arc<Upstream>> {
+    let is_parked = *shared.parked.borrow();
+    let r = shared.route.borrow();
+    match (&r.next, is_parked) {
+        (_, false) => Some(Arc::clone(&r.current)),
+        (Some(next), true) => Some(Arc::clone(next)),
+        (None, true) => None,
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use futures::StreamExt as _;
 use tokio::task::JoinHandle;
 
 use super::upstream::{self, ServerConn};
@@ -27,6 +28,9 @@ SELECT count(pg_relation_size(r)) FROM (
     SELECT relid FROM busiest
     UNION ALL SELECT indexrelid FROM pg_index WHERE indrelid IN (SELECT relid FROM busiest)
     UNION ALL (SELECT seqrelid FROM pg_sequence LIMIT 32)) opened(r)";
+
+/// Warm connections opened at the same time.
+const AT_ONCE: usize = 2;
 
 /// How long the warm-up may take on the endpoint's side.
 const WARM_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -76,7 +80,8 @@ pub(super) fn login_for(upstream: &Upstream, params: &Params) -> Option<upstream
         .filter(|creds| Some(creds.user.as_str()) == user)
 }
 
-/// Opens one warm connection to `next` per session and per idle pooled connection, logged in
+/// Opens a warm connection to `next` per session and per idle pooled connection, and half as
+/// many again, logged in
 /// (with the proxy's login for its user), all at once; returns how many are ready. Sessions
 /// that end before the flip leave theirs to sessions with the same login, and those left at
 /// the resume go to the pool.
@@ -84,11 +89,12 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
     let Some(creds) = next.rebind_as.clone() else {
         return 0;
     };
-    // One for every session and every idle pooled connection: a client that connects for
-    // each transaction is between sessions as often as in one.
+    // One for every session and every idle pooled connection (a client that connects for
+    // each transaction is between sessions as often as in one), and half as many again: a
+    // session that finds none at the park opens its login then, and the flip waits for it.
     let current = shared.route.borrow().current.addr.clone();
     let pooled = shared.pool.idle_params(&current);
-    let wanted: Vec<Params> = shared
+    let mut wanted: Vec<Params> = shared
         .sessions()
         .values()
         .map(|s| Arc::clone(&s.params))
@@ -99,6 +105,8 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
                 .any(|(name, value)| name == "user" && *value == creds.user)
         })
         .collect();
+    let spare: Vec<Params> = wanted.iter().take(wanted.len() / 2 + 1).cloned().collect();
+    wanted.extend(spare);
     let open = |params: Params| {
         let (addr, creds) = (next.addr.clone(), creds.clone());
         async move {
@@ -114,14 +122,18 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
             (params, conn)
         }
     };
-    // The first login derives the salted password (PBKDF2); the others, opened together once
-    // it is remembered, cost the server's fork and a few hashes each.
+    // The first login derives the salted password (PBKDF2); the others, once it is
+    // remembered, cost the server's fork and a few hashes each, a few at a time: a dozen
+    // forks and warm-ups at once starve the clients still running of CPU.
     let mut wanted = wanted.into_iter();
     let first = match wanted.next() {
         Some(params) => vec![open(params).await],
         None => Vec::new(),
     };
-    let rest = futures::future::join_all(wanted.map(open)).await;
+    let rest: Vec<_> = futures::stream::iter(wanted.map(open))
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
     let mut ready = 0;
     for (params, conn) in first.into_iter().chain(rest) {
         if let Ok(conn) = conn {
