@@ -225,9 +225,10 @@ impl ProxyHandle {
         self.shared.pool.len()
     }
 
-    /// Opens, ahead of a flip, a logged-in connection to `next` for every session that can be
-    /// re-bound, so the flip itself costs no login; once parked, sessions without one open
-    /// their own. Returns how many were opened.
+    /// Opens, ahead of a flip, logged-in and warmed-up connections to `next`: one for every
+    /// session that can be re-bound and every idle pooled connection, and half as many again,
+    /// so the flip itself costs no login; once parked, sessions without one open their own,
+    /// and what is left over goes to the pool at the resume. Returns how many were opened.
     pub async fn prepare(&self, next: Upstream) -> usize {
         let ready = warm::fill(&self.shared, &next).await;
         self.shared

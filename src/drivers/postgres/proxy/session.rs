@@ -128,8 +128,10 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         pooled: pooled.is_some(),
         client_left: false,
     };
-    if let (Some(key), Some(real)) = (session.client_key, session.server_key) {
-        cancel::remember(&shared, key, &session.server_addr, real);
+    if let Some(key) = session.client_key.filter(|_| session.pooled) {
+        if let Some(real) = session.server_key {
+            cancel::remember(&shared, key, &session.server_addr, real);
+        }
         let welcome = login::welcome(&session.server_statuses, key);
         if session.client.write_all(&welcome).await.is_err() {
             cancel::forget(&shared, key);
