@@ -273,6 +273,32 @@ async fn b5_switchover_15_to_17_lands_every_acknowledged_row_on_green_without_a_
         "blue is fenced"
     );
     assert_no_password(&b5, &[&blue, &green]);
+
+    // Green's WAL writer keeps the switchover's 10 ms delay (a reload right after the resume
+    // would stall every client on green) until cleanup resets it.
+    let delay = |client: tokio_postgres::Client| async move {
+        let row = client
+            .query_one("SHOW wal_writer_delay", &[])
+            .await
+            .expect("wal_writer_delay");
+        row.get::<_, String>(0)
+    };
+    assert_eq!(
+        delay(pg::connect_dsn(&green_dsn(&blue, &green)).await).await,
+        "10ms"
+    );
+    let b7 = rig.act(RunAction::Cleanup).await;
+    assert!(b7.is_success(), "B7: {b7:?}");
+    // The reload reaches the postmaster, and so new sessions, a moment after cleanup returns.
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = delay(pg::connect_dsn(&green_dsn(&blue, &green)).await).await;
+        if after == "200ms" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(after, "200ms", "cleanup resets green's wal_writer_delay");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
