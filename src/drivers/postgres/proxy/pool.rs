@@ -162,6 +162,13 @@ pub(super) async fn connection_for(
     client: &mut TcpStream,
 ) -> Option<ServerConn> {
     loop {
+        let (mut parked, mut route) = (shared.parked.subscribe(), shared.route.subscribe());
+        // The endpoint may have parked since the gate let this client through: a session
+        // started on the old upstream now would escape the fence's count of its own.
+        if let Some(now) = session::gate(shared).filter(|now| now.addr != target.addr) {
+            target = now;
+            continue;
+        }
         let found = shared
             .pool
             .take(&target.addr, params)
@@ -176,7 +183,6 @@ pub(super) async fn connection_for(
                 .await;
             return None;
         };
-        let (mut parked, mut route) = (shared.parked.subscribe(), shared.route.subscribe());
         // Counted as the endpoint's own while it logs in, so a fence going up meanwhile
         // spares it.
         let port = Mutex::new(None);
