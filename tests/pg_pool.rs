@@ -108,7 +108,12 @@ async fn a_client_gets_the_connection_another_left_reset_to_a_fresh_session() {
 
     // A kept connection the server terminated is not handed out.
     let third = connect(dsn.expose()).await.expect("third client");
+    let left_in_transaction = pid;
     let pid = backend_pid(&third).await;
+    assert_ne!(
+        pid, left_in_transaction,
+        "a new backend, not the one left in a transaction"
+    );
     drop(third);
     pooled(&proxy, 1).await;
     let direct = pg::connect(&blue, "postgres").await;

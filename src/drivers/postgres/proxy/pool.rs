@@ -120,13 +120,18 @@ impl Pool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Resets `conn` (see [`reset`]), counting it among the endpoint's connections meanwhile.
+    /// Resets a connection its client left between transactions: `DISCARD ALL`, keeping the
+    /// settings the server reports back, and counting it among the endpoint's connections
+    /// meanwhile. An error, a transaction still open or no answer within the limit fails it
+    /// (the caller closes the connection).
     pub(super) async fn reset(&self, conn: &mut ServerConn) -> Result<(), String> {
         let port = conn.stream.local_addr().ok().map(|a| a.port());
         if let Some(port) = port {
             self.in_hand().insert(port);
         }
-        let done = reset(conn).await;
+        let done = tokio::time::timeout(RESET_LIMIT, upstream::simple(conn, "DISCARD ALL"))
+            .await
+            .unwrap_or_else(|_| Err(format!("{} did not answer DISCARD ALL in time", conn.addr)));
         if let Some(port) = port {
             self.in_hand().remove(&port);
         }
@@ -232,17 +237,4 @@ pub(super) async fn connection_for(
 fn open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-}
-
-/// Resets a connection its client left between transactions: `DISCARD ALL`, keeping the
-/// settings the server reports back. An error, a transaction still open or no answer within
-/// the limit fails it (the caller closes the connection).
-async fn reset(conn: &mut ServerConn) -> Result<(), String> {
-    tokio::time::timeout(RESET_LIMIT, reset_now(conn))
-        .await
-        .map_err(|_| format!("{} did not answer DISCARD ALL in time", conn.addr))?
-}
-
-async fn reset_now(conn: &mut ServerConn) -> Result<(), String> {
-    upstream::simple(conn, "DISCARD ALL").await
 }

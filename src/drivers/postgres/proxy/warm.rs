@@ -105,8 +105,8 @@ pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
                 .any(|(name, value)| name == "user" && *value == creds.user)
         })
         .collect();
-    let spare: Vec<Params> = wanted.iter().take(wanted.len() / 2 + 1).cloned().collect();
-    wanted.extend(spare);
+    let extra: Vec<Params> = wanted.iter().take(wanted.len() / 2 + 1).cloned().collect();
+    wanted.extend(extra);
     let open = |params: Params| {
         let (addr, creds) = (next.addr.clone(), creds.clone());
         async move {
