@@ -2,7 +2,8 @@
 //! 1 park new clients; 2 drain sessions to idle, terminating those still busy after the grace;
 //! 3 fence writes on blue (while 2 runs: the fence leaves the endpoint's sessions alone);
 //! 4 commit a marker on blue and wait for it on green; 5 set every
-//! sequence on green from blue; 6 flip the endpoint's upstream; 7 resume. A failure or the
+//! sequence on green from blue; 6 flip the endpoint's upstream (from the park on, beside 2 to
+//! 5: held sessions move to green without sending anything); 7 resume. A failure or the
 //! timeout reverts: the endpoint goes back to blue, blue is unfenced and writable, clients
 //! resume there. The downtime is measured from park to resume.
 //!
@@ -187,7 +188,9 @@ pub async fn run(
     }
 }
 
-/// Steps 2 to 6, under the timeout.
+/// Steps 2 to 6, under the timeout. The flip (6) runs from the park on, beside 2 to 5: idle
+/// sessions move to green's warm connections while the clients stay held, so no client
+/// statement reaches green before 5 is done and resume (7) follows at once.
 #[allow(clippy::too_many_arguments)]
 async fn critical(
     blue: &Session,
@@ -203,6 +206,39 @@ async fn critical(
     let started = Instant::now();
     // The fence leaves the endpoint's sessions alone, so it goes up while they drain.
     progress.fenced = Some(std::time::Instant::now());
+    progress.flipping = true;
+    let mut steps_log = Vec::new();
+    let steps = steps_2_to_5(blue, green, proxy, run_id, database, plan, &mut steps_log);
+    let flip = async {
+        let flip = proxy.flip(green_up, plan.timeout).await?;
+        Ok::<_, String>((flip, started.elapsed()))
+    };
+    let result = tokio::try_join!(steps, flip);
+    log.append(&mut steps_log);
+    let ((), (flip, flipped_after)) = result?;
+    log.push(format!(
+        "6 endpoint flipped to green while 2 to 5 ran: {} sessions re-bound, {} closed at a \
+         transaction boundary, at {} ms; 5 done at {} ms",
+        flip.rebound,
+        flip.closed,
+        flipped_after.as_millis(),
+        started.elapsed().as_millis()
+    ));
+    Ok(())
+}
+
+/// Drain, fence, marker and sequences.
+#[allow(clippy::too_many_arguments)]
+async fn steps_2_to_5(
+    blue: &Session,
+    green: &Session,
+    proxy: &ProxyHandle,
+    run_id: &str,
+    database: &str,
+    plan: &Plan,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    let started = Instant::now();
     let fencing = async {
         let ports = proxy.upstream_ports();
         let terminated = fence::fence(blue, database, &ports).await;
@@ -229,7 +265,11 @@ async fn critical(
         fenced_after.as_millis()
     ));
     let marked = fence::mark(blue, run_id).await?;
-    log.push(format!("4 marker committed on blue at {}", marked.lsn));
+    log.push(format!(
+        "4 marker committed on blue at {}, at {} ms",
+        marked.lsn,
+        started.elapsed().as_millis()
+    ));
     let limit = plan.timeout.saturating_sub(started.elapsed());
     let took =
         fence::await_marker_and_set(green, run_id, &marked.token, &marked.sequences, limit).await?;
@@ -241,15 +281,6 @@ async fn critical(
         started.elapsed().as_millis()
     ));
     log.extend(sequences::describe(&marked.sequences));
-    progress.flipping = true;
-    let flip = proxy.flip(green_up, plan.timeout).await?;
-    log.push(format!(
-        "6 endpoint flipped to green: {} sessions re-bound, {} closed at a transaction boundary, \
-         at {} ms",
-        flip.rebound,
-        flip.closed,
-        started.elapsed().as_millis()
-    ));
     Ok(())
 }
 
