@@ -39,6 +39,20 @@ async fn through(
     client
 }
 
+/// Whether backend `pid` still runs on `cluster`.
+async fn backend_alive(cluster: &lockstep::drivers::postgres::cluster::Cluster, pid: i32) -> bool {
+    let admin = pg::connect(cluster, "postgres").await;
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+            &[&pid],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get::<_, i64>(0)
+        == 1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_long_lived_session_moves_to_green_with_its_prepared_statements() {
     let (blue, green) = (pg::blue(), pg::green());
@@ -57,6 +71,11 @@ async fn an_idle_long_lived_session_moves_to_green_with_its_prepared_statements(
         .expect("prepare");
     let before: String = client.query_one(&version, &[]).await.expect("blue").get(0);
     assert!(before.starts_with("15"), "{before}");
+    let blue_pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
 
     // One for the session and one spare (half as many again, rounded up).
     assert_eq!(proxy.prepare(upstream(&green, &blue)).await, 2);
@@ -80,7 +99,23 @@ async fn an_idle_long_lived_session_moves_to_green_with_its_prepared_statements(
         .await
         .expect("flip");
     assert_eq!((flip.rebound, flip.closed), (1, 0));
+    // The session's blue backend is not closed while clients are held (its exit would take
+    // CPU from the switchover), and still counts as the endpoint's own.
+    assert_eq!(proxy.retired(), 1);
+    assert!(
+        backend_alive(&blue, blue_pid).await,
+        "kept until the resume"
+    );
     proxy.resume();
+    let started = std::time::Instant::now();
+    while backend_alive(&blue, blue_pid).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "blue's old backend {blue_pid} closed after the resume"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(proxy.retired(), 0);
     let after = waiting
         .await
         .expect("joins")
@@ -142,4 +177,54 @@ async fn a_session_still_in_a_transaction_after_the_grace_is_terminated() {
     let direct = pg::connect(&blue, "postgres").await;
     let tables = pg::count(&direct, "SELECT count(*) FROM pg_class WHERE relname = 't'").await;
     assert_eq!(tables, 0, "the terminated transaction rolled back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_moved_back_before_the_resume_gets_its_own_blue_connection_again() {
+    let (blue, green) = (pg::blue(), pg::green());
+    pg::same_password(&green, &blue).await;
+    let proxy = ProxyHandle::start(
+        "127.0.0.1:0",
+        upstream(&blue, &blue),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("proxy starts");
+    let client = through(proxy.local_addr(), &blue).await;
+    // Session state a new login would not have.
+    client
+        .batch_execute("SET application_name = 'kept across the revert'")
+        .await
+        .expect("set");
+    let before: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    proxy.prepare(upstream(&green, &blue)).await;
+    proxy.park();
+    proxy.wait_idle(Duration::from_secs(2)).await;
+    proxy
+        .flip(upstream(&green, &blue), Duration::from_secs(5))
+        .await
+        .expect("to green");
+    // A revert: back to blue while still parked.
+    let back = proxy
+        .flip(upstream(&blue, &blue), Duration::from_secs(5))
+        .await
+        .expect("back to blue");
+    assert_eq!((back.rebound, back.closed), (1, 0));
+    proxy.resume();
+    let row = client
+        .query_one(
+            "SELECT pg_backend_pid(), current_setting('application_name'), \
+             current_setting('server_version')",
+            &[],
+        )
+        .await
+        .expect("on blue");
+    let (after, name, version): (i32, String, String) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(after, before, "the same blue backend, no new login");
+    assert_eq!(name, "kept across the revert");
+    assert!(version.starts_with("15"), "{version}");
 }

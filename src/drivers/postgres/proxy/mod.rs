@@ -13,6 +13,7 @@
 mod cancel;
 mod login;
 mod pool;
+mod retire;
 mod scram;
 mod scram_server;
 mod session;
@@ -79,6 +80,7 @@ struct Shared {
     next_id: AtomicU64,
     warm: warm::Warm,
     pool: pool::Pool,
+    retired: retire::Retired,
     /// Sessions closed because they could not be re-bound, so far.
     not_rebound: AtomicU64,
 }
@@ -102,6 +104,19 @@ impl Shared {
             change(info);
         }
         self.changed.notify_waiters();
+    }
+
+    /// Closes a server connection no longer needed (left by `session`, if any): after the
+    /// resume while parked.
+    fn retire(&self, session: Option<u64>, conn: upstream::ServerConn) {
+        self.retired.retire(session, conn, *self.parked.borrow());
+    }
+
+    /// Empties the pool, closing its connections as [`retire`](Self::retire) does.
+    fn clear_pool(&self) {
+        for conn in self.pool.take_all() {
+            self.retire(None, conn);
+        }
     }
 
     fn forget(&self, id: u64) {
@@ -164,6 +179,7 @@ impl ProxyHandle {
             next_id: AtomicU64::new(1),
             warm: warm::Warm::default(),
             pool: pool::Pool::default(),
+            retired: retire::Retired::default(),
             not_rebound: AtomicU64::new(0),
         });
         let accepting = Arc::clone(&shared);
@@ -199,8 +215,8 @@ impl ProxyHandle {
         self.shared.sessions().len()
     }
 
-    /// The local ports of the proxy's server connections, its sessions' and its pool's (to
-    /// tell its backends from others).
+    /// The local ports of the proxy's server connections, its sessions', its pool's and those
+    /// waiting to be closed (to tell its backends from others).
     #[must_use]
     pub fn upstream_ports(&self) -> Vec<u16> {
         let mut ports: Vec<u16> = self
@@ -210,6 +226,7 @@ impl ProxyHandle {
             .filter_map(|s| s.server_port)
             .collect();
         ports.extend(self.shared.pool.ports());
+        ports.extend(self.shared.retired.ports());
         ports
     }
 
@@ -281,7 +298,7 @@ impl ProxyHandle {
             route.current = Arc::new(upstream);
             route.next = None;
         });
-        self.shared.pool.clear();
+        self.shared.clear_pool();
         let deadline = Instant::now() + limit;
         loop {
             let notified = self.shared.changed.notified();
@@ -320,7 +337,7 @@ impl ProxyHandle {
         self.shared
             .route
             .send_modify(|route| route.relogin = Some((since, until)));
-        self.shared.pool.clear();
+        self.shared.clear_pool();
     }
 
     /// New connections go through again and held sessions carry on; connections opened
@@ -335,6 +352,13 @@ impl ProxyHandle {
             }
         }
         self.shared.parked.send_replace(false);
+        self.shared.retired.close_later();
+    }
+
+    /// Server connections waiting to be closed after a resume.
+    #[must_use]
+    pub fn retired(&self) -> usize {
+        self.shared.retired.len()
     }
 }
 

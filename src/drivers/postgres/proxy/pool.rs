@@ -83,9 +83,12 @@ impl Pool {
         }
     }
 
-    /// Closes every idle connection.
-    pub(super) fn clear(&self) {
-        self.idle().clear();
+    /// Takes every idle connection (the caller closes them).
+    pub(super) fn take_all(&self) -> Vec<ServerConn> {
+        self.idle()
+            .drain()
+            .flat_map(|(_, kept)| kept.into_iter().map(|i| i.conn))
+            .collect()
     }
 
     /// Idle connections kept now.
@@ -220,7 +223,7 @@ pub(super) async fn connection_for(
             Some(Ok(conn)) => return Some(conn),
             Some(Err(e)) => {
                 // The server refused the endpoint's own login: what it kept may be stale too.
-                shared.pool.clear();
+                shared.clear_pool();
                 let text = format!("the proxy cannot log in to the database: {e}");
                 let _ = client
                     .write_all(&wire::error_response("FATAL", "08006", &text))
@@ -234,7 +237,7 @@ pub(super) async fn connection_for(
 
 /// Whether the server has neither closed `stream` nor sent anything unasked (a termination
 /// notice) while it was idle.
-fn open(stream: &TcpStream) -> bool {
+pub(super) fn open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

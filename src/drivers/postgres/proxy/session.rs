@@ -288,8 +288,8 @@ impl Session {
             // Between transactions on an upstream that is no longer current: move.
             let moved_on = current.addr != self.server_addr && !waits_on_next;
             if idle && (moved_on || relogin) {
-                self.logged_in_at = None;
-                if let Err(e) = self.rebind(&current).await {
+                let login = self.logged_in_at.take();
+                if let Err(e) = self.rebind(&current, login).await {
                     self.shared
                         .not_rebound
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -448,7 +448,19 @@ impl Session {
 
     /// Moves this idle session to `target`: a connection opened ahead is used when there is
     /// one, else one is opened now; prepared statements are brought in line.
-    async fn rebind(&mut self, target: &Upstream) -> Result<(), String> {
+    async fn rebind(
+        &mut self,
+        target: &Upstream,
+        login: Option<std::time::Instant>,
+    ) -> Result<(), String> {
+        // Back where it came from, before its old connection was closed (a revert).
+        let back = (target.addr != self.server_addr)
+            .then(|| self.shared.retired.take_back(self.id, &target.addr))
+            .flatten();
+        if let Some(conn) = back {
+            self.take_over(conn, login);
+            return Ok(());
+        }
         let Some(creds) = warm::login_for(target, &self.params) else {
             return Err("no login for this session's user on the new upstream".into());
         };
@@ -478,16 +490,26 @@ impl Session {
                 upstream::open(&target.addr, &self.params, &creds, &statements).await?
             }
         };
-        let old = std::mem::replace(&mut self.server, conn.stream);
-        let mut old = old;
-        let _ = old.write_all(&wire::message(b'X', &[])).await;
-        drop(old);
-        self.server_addr = conn.addr;
+        self.take_over(conn, login);
+        Ok(())
+    }
+
+    /// Serves the session from `conn` from now on; the connection it had (logged in at
+    /// `login`) is retired.
+    fn take_over(&mut self, conn: ServerConn, login: Option<std::time::Instant>) {
+        let old = ServerConn {
+            stream: std::mem::replace(&mut self.server, conn.stream),
+            key: self.server_key,
+            addr: std::mem::replace(&mut self.server_addr, conn.addr),
+            statuses: std::mem::replace(&mut self.server_statuses, conn.statuses),
+            connected_at: self.connected_at,
+            logged_in_at: login.unwrap_or(self.connected_at),
+        };
+        self.shared.retire(Some(self.id), old);
         // Its own login: a re-bind into a fence's span is logged in again once it is lifted.
         self.connected_at = conn.connected_at;
         self.logged_in_at = Some(conn.logged_in_at);
         self.server_key = conn.key;
-        self.server_statuses = conn.statuses;
         if let (Some(client_key), Some(real)) = (self.client_key, conn.key) {
             cancel::remember(&self.shared, client_key, &self.server_addr, real);
         }
@@ -497,7 +519,6 @@ impl Session {
             info.upstream = upstream;
             info.server_port = port;
         });
-        Ok(())
     }
 
     /// Ends the session: a pooled session whose client left between transactions, on the
