@@ -518,7 +518,14 @@ async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures
         .expect("duplicated rows")
         .get(0);
     if std::env::var_os("LOCKSTEP_BENCH_TRACE").is_some() {
-        print_trace(logs, switch_at, gap_ended - gap, gap_ended);
+        print_trace("the gap", logs, switch_at, gap_ended - gap, gap_ended);
+        print_trace(
+            "one client's longest wait",
+            logs,
+            switch_at,
+            stall_ended - stall,
+            stall_ended,
+        );
     }
     let errors: Vec<&String> = logs.iter().flat_map(|l| &l.errors).collect();
     Figures {
@@ -547,9 +554,9 @@ async fn figures(logs: &[ClientLog], green: &Dsn, switch_at: Instant) -> Figures
     }
 }
 
-/// With `LOCKSTEP_BENCH_TRACE` set: every transaction of every client around the longest gap,
-/// in ms from the switch's start (begun, logged in, ended).
-fn print_trace(logs: &[ClientLog], switch_at: Instant, from: Instant, to: Instant) {
+/// With `LOCKSTEP_BENCH_TRACE` set: every transaction of every client around `what`, in ms
+/// from the switch's start (begun, logged in, ended).
+fn print_trace(what: &str, logs: &[ClientLog], switch_at: Instant, from: Instant, to: Instant) {
     let at = |t: Instant| {
         t.saturating_duration_since(switch_at).as_secs_f64() * 1000.0
             - switch_at.saturating_duration_since(t).as_secs_f64() * 1000.0
@@ -559,7 +566,7 @@ fn print_trace(logs: &[ClientLog], switch_at: Instant, from: Instant, to: Instan
         to + Duration::from_millis(30),
     );
     println!(
-        "    transactions around the gap ({:+.0}..{:+.0} ms):",
+        "    transactions around {what} ({:+.0}..{:+.0} ms):",
         at(from),
         at(to)
     );
