@@ -228,3 +228,83 @@ async fn a_session_moved_back_before_the_resume_gets_its_own_blue_connection_aga
     assert_eq!(name, "kept across the revert");
     assert!(version.starts_with("15"), "{version}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_of_a_role_the_endpoint_cannot_log_in_as_stays_on_blue_until_the_resume() {
+    let (blue, green) = (pg::blue(), pg::green());
+    for cluster in [&blue, &green] {
+        pg::connect(cluster, "postgres")
+            .await
+            .batch_execute("CREATE ROLE reporter LOGIN PASSWORD 'r3port'")
+            .await
+            .expect("role");
+    }
+    pg::same_password(&green, &blue).await;
+    let proxy = ProxyHandle::start(
+        "127.0.0.1:0",
+        upstream(&blue, &blue),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("proxy starts");
+    let addr = proxy.local_addr();
+    let reporter = format!(
+        "host={} port={} user=reporter password=r3port dbname=postgres",
+        addr.ip(),
+        addr.port()
+    );
+    let connect = || async {
+        let (client, connection) = tokio_postgres::connect(&reporter, NoTls)
+            .await
+            .expect("reporter connects");
+        tokio::spawn(connection);
+        client
+    };
+    let pid_and_version = |client: tokio_postgres::Client| async move {
+        let row = client
+            .query_one(
+                "SELECT pg_backend_pid(), current_setting('server_version')",
+                &[],
+            )
+            .await?;
+        Ok::<_, tokio_postgres::Error>((client, row.get::<_, i32>(0), row.get::<_, String>(1)))
+    };
+    let (client, pid, _) = pid_and_version(connect().await).await.expect("on blue");
+
+    // A switchover that reverts: the session is never closed, its backend carries on.
+    proxy.prepare(upstream(&green, &blue)).await;
+    proxy.park();
+    proxy.wait_idle(Duration::from_secs(2)).await;
+    let flip = proxy
+        .flip(upstream(&green, &blue), Duration::from_secs(5))
+        .await
+        .expect("to green");
+    assert_eq!(
+        (flip.rebound, flip.closed),
+        (0, 1),
+        "to close at the resume"
+    );
+    let back = proxy
+        .flip(upstream(&blue, &blue), Duration::from_secs(5))
+        .await
+        .expect("back to blue");
+    assert_eq!((back.rebound, back.closed), (1, 0));
+    proxy.resume();
+    let (client, same, version) = pid_and_version(client).await.expect("still on blue");
+    assert_eq!((same, &version[..2]), (pid, "15"));
+
+    // A switchover that completes: closed at the resume; a new connection reaches green.
+    proxy.park();
+    proxy.wait_idle(Duration::from_secs(2)).await;
+    proxy
+        .flip(upstream(&green, &blue), Duration::from_secs(5))
+        .await
+        .expect("to green");
+    proxy.resume();
+    assert!(
+        pid_and_version(client).await.is_err(),
+        "closed at a transaction boundary"
+    );
+    let (_, _, version) = pid_and_version(connect().await).await.expect("on green");
+    assert!(version.starts_with("17"), "{version}");
+}

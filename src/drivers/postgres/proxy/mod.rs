@@ -139,7 +139,8 @@ pub struct Drain {
 pub struct Flip {
     /// Sessions on the new upstream (re-bound without the client noticing, or new there).
     pub rebound: usize,
-    /// Sessions closed at a transaction boundary instead (their clients reconnect).
+    /// Sessions closed at a transaction boundary instead, or to be closed at the resume when
+    /// the endpoint cannot log in as their role (their clients reconnect).
     pub closed: usize,
 }
 
@@ -304,20 +305,24 @@ impl ProxyHandle {
             let notified = self.shared.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (moved, waiting) = {
+            let (moved, waiting, staying) = {
+                let current = Arc::clone(&self.shared.route.borrow().current);
                 let sessions = self.shared.sessions();
                 let moved = sessions.values().filter(|s| s.upstream == addr).count();
-                let waiting = sessions
+                // Sessions of a role the endpoint cannot log in as stay while parked.
+                let (staying, waiting) = sessions
                     .values()
                     .filter(|s| s.settled && s.upstream != addr)
-                    .count();
-                (moved, waiting)
+                    .partition::<Vec<_>, _>(|s| warm::login_for(&current, &s.params).is_none());
+                (moved, waiting.len(), staying.len())
             };
             if waiting == 0 {
                 let closed = self.shared.not_rebound.load(Ordering::Relaxed) - closed_before;
                 return Ok(Flip {
                     rebound: moved,
-                    closed: usize::try_from(closed).unwrap_or(usize::MAX),
+                    closed: usize::try_from(closed)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(staying),
                 });
             }
             if Instant::now() >= deadline {

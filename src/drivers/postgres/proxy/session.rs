@@ -285,8 +285,12 @@ impl Session {
                 let relogin = logged_in_during(r.relogin, self.connected_at, self.logged_in_at);
                 (Arc::clone(&r.current), next, relogin, waits_on_next)
             };
-            // Between transactions on an upstream that is no longer current: move.
-            let moved_on = current.addr != self.server_addr && !waits_on_next;
+            // Between transactions on an upstream that is no longer current: move. A session
+            // the endpoint cannot log in again stays while parked (it carries on if the
+            // switchover reverts) and closes at the resume.
+            let moved_on = current.addr != self.server_addr
+                && !waits_on_next
+                && !(is_parked && warm::login_for(&current, &self.params).is_none());
             if idle && (moved_on || relogin) {
                 let login = self.logged_in_at.take();
                 if let Err(e) = self.rebind(&current, login).await {
