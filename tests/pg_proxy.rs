@@ -25,6 +25,39 @@ fn upstream(
     }
 }
 
+/// An endpoint on loopback in front of `blue`, logging in with blue's password.
+async fn endpoint_on(blue: &lockstep::drivers::postgres::cluster::Cluster) -> ProxyHandle {
+    ProxyHandle::start("127.0.0.1:0", upstream(blue, blue), Duration::from_secs(5))
+        .await
+        .expect("proxy starts")
+}
+
+/// Parks `proxy`, lets its sessions drain and flips it to `to`.
+async fn park_and_flip(
+    proxy: &ProxyHandle,
+    to: Upstream,
+) -> lockstep::drivers::postgres::proxy::Flip {
+    proxy.park();
+    proxy.wait_idle(Duration::from_secs(2)).await;
+    proxy
+        .flip(to, Duration::from_secs(5))
+        .await
+        .expect("flipped")
+}
+
+/// A revert while parked: `proxy` goes back to `blue`, with its one session, and resumes.
+async fn revert_one_session(
+    proxy: &ProxyHandle,
+    blue: &lockstep::drivers::postgres::cluster::Cluster,
+) {
+    let back = proxy
+        .flip(upstream(blue, blue), Duration::from_secs(5))
+        .await
+        .expect("back to blue");
+    assert_eq!((back.rebound, back.closed), (1, 0));
+    proxy.resume();
+}
+
 async fn through(
     addr: std::net::SocketAddr,
     cluster: &lockstep::drivers::postgres::cluster::Cluster,
@@ -57,13 +90,7 @@ async fn backend_alive(cluster: &lockstep::drivers::postgres::cluster::Cluster, 
 async fn an_idle_long_lived_session_moves_to_green_with_its_prepared_statements() {
     let (blue, green) = (pg::blue(), pg::green());
     pg::same_password(&green, &blue).await;
-    let proxy = ProxyHandle::start(
-        "127.0.0.1:0",
-        upstream(&blue, &blue),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("proxy starts");
+    let proxy = endpoint_on(&blue).await;
     let client = std::sync::Arc::new(through(proxy.local_addr(), &blue).await);
     let version = client
         .prepare("SELECT current_setting('server_version')")
@@ -151,13 +178,7 @@ async fn an_idle_long_lived_session_moves_to_green_with_its_prepared_statements(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_still_in_a_transaction_after_the_grace_is_terminated() {
     let blue = pg::blue();
-    let proxy = ProxyHandle::start(
-        "127.0.0.1:0",
-        upstream(&blue, &blue),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("proxy starts");
+    let proxy = endpoint_on(&blue).await;
     let busy = through(proxy.local_addr(), &blue).await;
     busy.batch_execute("BEGIN; CREATE TABLE t (id int)")
         .await
@@ -183,13 +204,7 @@ async fn a_session_still_in_a_transaction_after_the_grace_is_terminated() {
 async fn a_session_moved_back_before_the_resume_gets_its_own_blue_connection_again() {
     let (blue, green) = (pg::blue(), pg::green());
     pg::same_password(&green, &blue).await;
-    let proxy = ProxyHandle::start(
-        "127.0.0.1:0",
-        upstream(&blue, &blue),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("proxy starts");
+    let proxy = endpoint_on(&blue).await;
     let client = through(proxy.local_addr(), &blue).await;
     // Session state a new login would not have.
     client
@@ -202,19 +217,8 @@ async fn a_session_moved_back_before_the_resume_gets_its_own_blue_connection_aga
         .expect("pid")
         .get(0);
     proxy.prepare(upstream(&green, &blue)).await;
-    proxy.park();
-    proxy.wait_idle(Duration::from_secs(2)).await;
-    proxy
-        .flip(upstream(&green, &blue), Duration::from_secs(5))
-        .await
-        .expect("to green");
-    // A revert: back to blue while still parked.
-    let back = proxy
-        .flip(upstream(&blue, &blue), Duration::from_secs(5))
-        .await
-        .expect("back to blue");
-    assert_eq!((back.rebound, back.closed), (1, 0));
-    proxy.resume();
+    park_and_flip(&proxy, upstream(&green, &blue)).await;
+    revert_one_session(&proxy, &blue).await;
     let row = client
         .query_one(
             "SELECT pg_backend_pid(), current_setting('application_name'), \
@@ -240,13 +244,7 @@ async fn a_session_of_a_role_the_endpoint_cannot_log_in_as_stays_on_blue_until_t
             .expect("role");
     }
     pg::same_password(&green, &blue).await;
-    let proxy = ProxyHandle::start(
-        "127.0.0.1:0",
-        upstream(&blue, &blue),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("proxy starts");
+    let proxy = endpoint_on(&blue).await;
     let addr = proxy.local_addr();
     let reporter = format!(
         "host={} port={} user=reporter password=r3port dbname=postgres",
@@ -273,33 +271,18 @@ async fn a_session_of_a_role_the_endpoint_cannot_log_in_as_stays_on_blue_until_t
 
     // A switchover that reverts: the session is never closed, its backend carries on.
     proxy.prepare(upstream(&green, &blue)).await;
-    proxy.park();
-    proxy.wait_idle(Duration::from_secs(2)).await;
-    let flip = proxy
-        .flip(upstream(&green, &blue), Duration::from_secs(5))
-        .await
-        .expect("to green");
+    let flip = park_and_flip(&proxy, upstream(&green, &blue)).await;
     assert_eq!(
         (flip.rebound, flip.closed),
         (0, 1),
         "to close at the resume"
     );
-    let back = proxy
-        .flip(upstream(&blue, &blue), Duration::from_secs(5))
-        .await
-        .expect("back to blue");
-    assert_eq!((back.rebound, back.closed), (1, 0));
-    proxy.resume();
+    revert_one_session(&proxy, &blue).await;
     let (client, same, version) = pid_and_version(client).await.expect("still on blue");
     assert_eq!((same, &version[..2]), (pid, "15"));
 
     // A switchover that completes: closed at the resume; a new connection reaches green.
-    proxy.park();
-    proxy.wait_idle(Duration::from_secs(2)).await;
-    proxy
-        .flip(upstream(&green, &blue), Duration::from_secs(5))
-        .await
-        .expect("to green");
+    park_and_flip(&proxy, upstream(&green, &blue)).await;
     proxy.resume();
     assert!(
         pid_and_version(client).await.is_err(),

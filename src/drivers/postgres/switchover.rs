@@ -62,6 +62,17 @@ struct Progress {
     flipping: bool,
 }
 
+/// What the critical section works with: a session on each side, the endpoint, the run.
+#[derive(Clone, Copy)]
+struct Sides<'a> {
+    blue: &'a Session,
+    green: &'a Session,
+    proxy: &'a ProxyHandle,
+    run_id: &'a str,
+    database: &'a str,
+    plan: &'a Plan,
+}
+
 /// The endpoint's upstream for `dsn`: its host and port, with its user and password as the
 /// proxy's own login for re-binding sessions.
 pub fn upstream_for(dsn: &Dsn) -> Result<Upstream, String> {
@@ -134,17 +145,15 @@ pub async fn run(
         ms(began.elapsed())
     ));
     let mut progress = Progress::default();
-    let critical = critical(
-        &blue,
-        &green,
+    let sides = Sides {
+        blue: &blue,
+        green: &green,
         proxy,
         run_id,
-        &database,
+        database: &database,
         plan,
-        green_up,
-        &mut progress,
-        log,
-    );
+    };
+    let critical = critical(&sides, green_up, &mut progress, log);
     let reason = match tokio::time::timeout_at(deadline, critical).await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
@@ -191,24 +200,19 @@ pub async fn run(
 /// Steps 2 to 6, under the timeout. The flip (6) runs from the park on, beside 2 to 5: idle
 /// sessions move to green's warm connections while the clients stay held, so no client
 /// statement reaches green before 5 is done and resume (7) follows at once.
-#[allow(clippy::too_many_arguments)]
 async fn critical(
-    blue: &Session,
-    green: &Session,
-    proxy: &ProxyHandle,
-    run_id: &str,
-    database: &str,
-    plan: &Plan,
+    sides: &Sides<'_>,
     green_up: Upstream,
     progress: &mut Progress,
     log: &mut Vec<String>,
 ) -> Result<(), String> {
+    let (proxy, plan) = (sides.proxy, sides.plan);
     let started = Instant::now();
     // The fence leaves the endpoint's sessions alone, so it goes up while they drain.
     progress.fenced = Some(std::time::Instant::now());
     progress.flipping = true;
     let mut steps_log = Vec::new();
-    let steps = steps_2_to_5(blue, green, proxy, run_id, database, plan, &mut steps_log);
+    let steps = steps_2_to_5(sides, &mut steps_log);
     let flip = async {
         let flip = proxy.flip(green_up, plan.timeout).await?;
         Ok::<_, String>((flip, started.elapsed()))
@@ -228,16 +232,15 @@ async fn critical(
 }
 
 /// Drain, fence, marker and sequences.
-#[allow(clippy::too_many_arguments)]
-async fn steps_2_to_5(
-    blue: &Session,
-    green: &Session,
-    proxy: &ProxyHandle,
-    run_id: &str,
-    database: &str,
-    plan: &Plan,
-    log: &mut Vec<String>,
-) -> Result<(), String> {
+async fn steps_2_to_5(sides: &Sides<'_>, log: &mut Vec<String>) -> Result<(), String> {
+    let Sides {
+        blue,
+        green,
+        proxy,
+        run_id,
+        database,
+        plan,
+    } = *sides;
     let started = Instant::now();
     let fencing = async {
         let ports = proxy.upstream_ports();
