@@ -183,6 +183,7 @@ impl ProxyHandle {
             retired: retire::Retired::default(),
             not_rebound: AtomicU64::new(0),
         });
+        tokio::spawn(reap(Arc::downgrade(&shared)));
         let accepting = Arc::clone(&shared);
         let listener = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
@@ -364,6 +365,20 @@ impl ProxyHandle {
     #[must_use]
     pub fn retired(&self) -> usize {
         self.shared.retired.len()
+    }
+}
+
+/// Every few seconds, closes the pool's idle connections that expired, until the proxy stops.
+async fn reap(shared: std::sync::Weak<Shared>) {
+    const EVERY: Duration = Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(EVERY).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        for conn in shared.pool.expired(std::time::Instant::now()) {
+            shared.retire(None, conn);
+        }
     }
 }
 

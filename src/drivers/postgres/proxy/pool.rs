@@ -4,7 +4,8 @@
 //! endpoint holds a password for is logged in by the endpoint itself ([`super::login`]) and
 //! given an idle connection of the same upstream and startup parameters; when it leaves
 //! between transactions, the connection is reset with `DISCARD ALL` (temporary tables,
-//! prepared statements, settings, locks, listeners: a fresh session) and kept.
+//! prepared statements, settings, locks, listeners: a fresh session) and kept, at most
+//! [`IDLE_LIMIT`] idle (the proxy closes expired ones every few seconds).
 //!
 //! Nothing is kept while the endpoint is parked, and the pool is emptied when it flips or
 //! lifts a fence, so no connection outlives the upstream or the defaults it logged in with.
@@ -81,6 +82,25 @@ impl Pool {
                 since: Instant::now(),
             });
         }
+    }
+
+    /// Takes the idle connections that are past [`IDLE_LIMIT`] or [`MAX_AGE`] at `now`, or
+    /// that the server closed (the caller closes them), so a burst of clients does not hold
+    /// the server's connection slots for good.
+    pub(super) fn expired(&self, now: Instant) -> Vec<ServerConn> {
+        let mut idle = self.idle();
+        let mut out = Vec::new();
+        for kept in idle.values_mut() {
+            let (stale, fresh): (Vec<Idle>, Vec<Idle>) = kept.drain(..).partition(|i| {
+                now.saturating_duration_since(i.since) >= IDLE_LIMIT
+                    || now.saturating_duration_since(i.conn.logged_in_at) >= MAX_AGE
+                    || !open(&i.conn.stream)
+            });
+            *kept = fresh;
+            out.extend(stale.into_iter().map(|i| i.conn));
+        }
+        idle.retain(|_, kept| !kept.is_empty());
+        out
     }
 
     /// Takes every idle connection (the caller closes them).
@@ -240,4 +260,50 @@ pub(super) async fn connection_for(
 pub(super) fn open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected loopback socket standing in for a server connection, and its far end.
+    async fn conn() -> (ServerConn, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listens");
+        let addr = listener.local_addr().expect("addr");
+        let stream = TcpStream::connect(addr).await.expect("connects");
+        let (far, _) = listener.accept().await.expect("accepts");
+        let now = Instant::now();
+        let conn = ServerConn {
+            stream,
+            key: None,
+            addr: addr.to_string(),
+            statuses: Vec::new(),
+            connected_at: now,
+            logged_in_at: now,
+        };
+        (conn, far)
+    }
+
+    #[tokio::test]
+    async fn idle_connections_expire_after_the_idle_limit_or_when_the_server_closed_them() {
+        let pool = Pool::default();
+        let params: Params = Arc::new(vec![("user".into(), "app".into())]);
+        let (kept, _far_kept) = conn().await;
+        let (closed, far_closed) = conn().await;
+        pool.put(kept, params.clone());
+        pool.put(closed, params.clone());
+        drop(far_closed);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+
+        let now = Instant::now();
+        let gone = pool.expired(now);
+        assert_eq!(gone.len(), 1, "the one the server closed");
+        assert_eq!(pool.len(), 1);
+        assert!(pool.expired(now + IDLE_LIMIT / 2).is_empty());
+        assert_eq!(pool.expired(now + IDLE_LIMIT).len(), 1, "idle too long");
+        assert_eq!(pool.len(), 0);
+        assert!(pool.idle_params("anything").is_empty());
+    }
 }
