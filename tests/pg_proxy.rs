@@ -45,16 +45,18 @@ async fn park_and_flip(
         .expect("flipped")
 }
 
-/// A revert while parked: `proxy` goes back to `blue`, with its one session, and resumes.
+/// A revert while parked: `proxy` goes back to `blue`, with its one session (`own`: on the
+/// connection it had there before), and resumes.
 async fn revert_one_session(
     proxy: &ProxyHandle,
     blue: &lockstep::drivers::postgres::cluster::Cluster,
+    own: usize,
 ) {
     let back = proxy
         .flip(upstream(blue, blue), Duration::from_secs(5))
         .await
         .expect("back to blue");
-    assert_eq!((back.rebound, back.closed), (1, 0));
+    assert_eq!((back.rebound, back.own, back.closed), (1, own, 0));
     proxy.resume();
 }
 
@@ -218,7 +220,7 @@ async fn a_session_moved_back_before_the_resume_gets_its_own_blue_connection_aga
         .get(0);
     proxy.prepare(upstream(&green, &blue)).await;
     park_and_flip(&proxy, upstream(&green, &blue)).await;
-    revert_one_session(&proxy, &blue).await;
+    revert_one_session(&proxy, &blue, 1).await;
     let row = client
         .query_one(
             "SELECT pg_backend_pid(), current_setting('application_name'), \
@@ -277,7 +279,7 @@ async fn a_session_of_a_role_the_endpoint_cannot_log_in_as_stays_on_blue_until_t
         (0, 1),
         "to close at the resume"
     );
-    revert_one_session(&proxy, &blue).await;
+    revert_one_session(&proxy, &blue, 0).await;
     let (client, same, version) = pid_and_version(client).await.expect("still on blue");
     assert_eq!((same, &version[..2]), (pid, "15"));
 

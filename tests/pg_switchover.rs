@@ -332,6 +332,29 @@ async fn b5_switchover_held_past_its_timeout_reverts_to_a_writable_blue_losing_n
     // clients' wait.
     assert!(b5.took_ms >= 3_000, "{b5:?}");
     assert!(b5.downtime_ms.is_some_and(|ms| ms > 0), "{b5:?}");
+    // The sessions had moved to green while parked; the three long-lived ones went back to
+    // their own blue connections, without logging in on the fenced blue.
+    let own: usize = b5
+        .log
+        .iter()
+        .find_map(|line| line.strip_prefix("revert: endpoint back on blue: "))
+        .and_then(|rest| rest.split_once(" sessions there ("))
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .and_then(|(own, _)| own.parse().ok())
+        .unwrap_or_else(|| panic!("a revert line with the sessions' count: {:#?}", b5.log));
+    assert!(own >= 3, "{:#?}", b5.log);
+    // What the timeout cut short stays in the log for whoever looks into the revert.
+    for step in [
+        "2 sessions drained",
+        "4 marker committed on blue",
+        "6 endpoint flipped",
+    ] {
+        assert!(
+            b5.log.iter().any(|line| line.starts_with(step)),
+            "{step}: {:#?}",
+            b5.log
+        );
+    }
     assert!(tally.failures.is_empty(), "failed: {:?}", tally.failures);
     assert_eq!(
         present(&pg::dsn(&blue, "shop"), &tally.acknowledged).await,

@@ -60,6 +60,8 @@ struct Progress {
     /// default).
     fenced: Option<std::time::Instant>,
     flipping: bool,
+    /// The flip's line for the log once it is done (kept when a timeout cuts the rest short).
+    flipped: Option<String>,
 }
 
 /// What the critical section works with: a session on each side, the endpoint, the run.
@@ -172,6 +174,9 @@ pub async fn run(
             downtime_ms: Some(downtime),
         };
     };
+    if let Some(line) = progress.flipped.take() {
+        log.push(line);
+    }
     let undone = revert(blue_dsn, proxy, blue_up, &progress, log).await;
     let downtime = ms(parked_at.elapsed());
     // A fresh session: the timeout may have left the old one waiting on green.
@@ -211,23 +216,24 @@ async fn critical(
     // The fence leaves the endpoint's sessions alone, so it goes up while they drain.
     progress.fenced = Some(std::time::Instant::now());
     progress.flipping = true;
-    let mut steps_log = Vec::new();
-    let steps = steps_2_to_5(sides, &mut steps_log);
+    // Steps 2 to 5 log as they go: what a timeout cut short stays in the log.
+    let steps = steps_2_to_5(sides, log);
+    let flipped = &mut progress.flipped;
     let flip = async {
         let flip = proxy.flip(green_up, plan.timeout).await?;
-        Ok::<_, String>((flip, started.elapsed()))
+        *flipped = Some(format!(
+            "6 endpoint flipped to green while 2 to 5 ran: {} sessions re-bound, {} closed at a \
+             transaction boundary, at {} ms",
+            flip.rebound,
+            flip.closed,
+            started.elapsed().as_millis()
+        ));
+        Ok::<_, String>(())
     };
-    let result = tokio::try_join!(steps, flip);
-    log.append(&mut steps_log);
-    let ((), (flip, flipped_after)) = result?;
-    log.push(format!(
-        "6 endpoint flipped to green while 2 to 5 ran: {} sessions re-bound, {} closed at a \
-         transaction boundary, at {} ms; 5 done at {} ms",
-        flip.rebound,
-        flip.closed,
-        flipped_after.as_millis(),
-        started.elapsed().as_millis()
-    ));
+    tokio::try_join!(steps, flip)?;
+    if let Some(line) = progress.flipped.take() {
+        log.push(line);
+    }
     Ok(())
 }
 
@@ -297,10 +303,19 @@ async fn revert(
 ) -> Result<(), String> {
     let mut failed = Vec::new();
     if progress.flipping {
-        if let Err(e) = proxy.flip(blue_up, REVERT_LIMIT).await {
-            failed.push(e);
+        match proxy.flip(blue_up, REVERT_LIMIT).await {
+            Ok(flip) => log.push(format!(
+                "revert: endpoint back on blue: {} sessions there ({} on their own earlier \
+                 connection, the others logged in again), {} closed at a transaction boundary",
+                flip.rebound, flip.own, flip.closed
+            )),
+            Err(e) => {
+                log.push(format!(
+                    "revert: endpoint back on blue, not every session: {e}"
+                ));
+                failed.push(e);
+            }
         }
-        log.push("revert: endpoint back on blue".into());
     }
     if let Some(fenced_at) = progress.fenced {
         // A fresh session: the timeout may have cut the old one off mid-statement.

@@ -83,6 +83,8 @@ struct Shared {
     retired: retire::Retired,
     /// Sessions closed because they could not be re-bound, so far.
     not_rebound: AtomicU64,
+    /// Sessions re-bound to a connection of their own they had left earlier, so far.
+    taken_back: AtomicU64,
 }
 
 impl Shared {
@@ -139,6 +141,9 @@ pub struct Drain {
 pub struct Flip {
     /// Sessions on the new upstream (re-bound without the client noticing, or new there).
     pub rebound: usize,
+    /// Of those, sessions that took back the connection they had there before (a revert
+    /// before the resume: no new login).
+    pub own: usize,
     /// Sessions closed at a transaction boundary instead, or to be closed at the resume when
     /// the endpoint cannot log in as their role (their clients reconnect).
     pub closed: usize,
@@ -182,6 +187,7 @@ impl ProxyHandle {
             pool: pool::Pool::default(),
             retired: retire::Retired::default(),
             not_rebound: AtomicU64::new(0),
+            taken_back: AtomicU64::new(0),
         });
         tokio::spawn(reap(Arc::downgrade(&shared)));
         let accepting = Arc::clone(&shared);
@@ -295,6 +301,7 @@ impl ProxyHandle {
     /// logged-in sessions to move; those still logging in move as soon as they are in.
     pub async fn flip(&self, upstream: Upstream, limit: Duration) -> Result<Flip, String> {
         let closed_before = self.shared.not_rebound.load(Ordering::Relaxed);
+        let own_before = self.shared.taken_back.load(Ordering::Relaxed);
         let addr = upstream.addr.clone();
         self.shared.route.send_modify(|route| {
             route.current = Arc::new(upstream);
@@ -319,8 +326,10 @@ impl ProxyHandle {
             };
             if waiting == 0 {
                 let closed = self.shared.not_rebound.load(Ordering::Relaxed) - closed_before;
+                let own = self.shared.taken_back.load(Ordering::Relaxed) - own_before;
                 return Ok(Flip {
                     rebound: moved,
+                    own: usize::try_from(own).unwrap_or(usize::MAX),
                     closed: usize::try_from(closed)
                         .unwrap_or(usize::MAX)
                         .saturating_add(staying),

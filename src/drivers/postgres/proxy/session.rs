@@ -462,6 +462,10 @@ impl Session {
             .then(|| self.shared.retired.take_back(self.id, &target.addr))
             .flatten();
         if let Some(conn) = back {
+            // Counted before the flip can see the session moved.
+            self.shared
+                .taken_back
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.take_over(conn, login);
             return Ok(());
         }
