@@ -70,14 +70,20 @@ impl Retired {
             .collect()
     }
 
-    /// Closes every retired connection, one at a time, starting a little after now. Runs on
-    /// the current runtime.
+    /// Closes every retired connection, one at a time, starting a little after now, on the
+    /// current runtime (at once without one).
     pub(super) fn close_later(&self) {
         let kept = std::mem::take(&mut *self.kept());
         if kept.is_empty() {
             return;
         }
-        tokio::spawn(async move {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            for (_, conn) in kept {
+                let _ = conn.stream.try_write(&wire::message(b'X', &[]));
+            }
+            return;
+        };
+        runtime.spawn(async move {
             tokio::time::sleep(CLOSE_AFTER).await;
             for (_, mut conn) in kept {
                 let _ = conn.stream.write_all(&wire::message(b'X', &[])).await;
