@@ -328,6 +328,7 @@ async fn pgbouncer_run(workload: Workload, binary: &Path) -> Figures {
         flushed.as_millis(),
         switched.as_millis()
     );
+    figures.note.push_str(&bouncer.explain(figures.gap_ms));
     figures
 }
 

@@ -84,6 +84,29 @@ impl PgBouncer {
         }
     }
 
+    /// For a gap of seconds (PgBouncer waiting to retry a failed server login, or the like):
+    /// the last warnings, errors and server connections closed in its log, one per line, to
+    /// tell why. Empty otherwise.
+    pub fn explain(&self, gap_ms: f64) -> String {
+        if gap_ms < 2000.0 {
+            return String::new();
+        }
+        let log =
+            std::fs::read_to_string(self.dir.path().join("pgbouncer.log")).unwrap_or_default();
+        let found: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("WARNING")
+                    || l.contains("ERROR")
+                    || (l.contains(" S-0x") && l.contains("closing because"))
+            })
+            .collect();
+        found[found.len().saturating_sub(8)..]
+            .iter()
+            .map(|line| format!("\n      pgbouncer.log: {line}"))
+            .collect()
+    }
+
     /// Rewrites its ini so `shop` points at `port` (RELOAD makes it take effect).
     pub fn point_at(&self, port: u16) {
         self.write_config(port);
