@@ -56,10 +56,9 @@ pub struct Outcome {
 /// What the critical section got to, so a revert undoes just that.
 #[derive(Debug, Default)]
 struct Progress {
-    /// When the fence went up (sessions that logged in on blue since took its read-only
-    /// default).
+    /// When the fence went up and the flip began, together (sessions that logged in on blue
+    /// since took its read-only default).
     fenced: Option<std::time::Instant>,
-    flipping: bool,
     /// The flip's line for the log once it is done (kept when a timeout cuts the rest short).
     flipped: Option<String>,
 }
@@ -215,7 +214,6 @@ async fn critical(
     let started = Instant::now();
     // The fence leaves the endpoint's sessions alone, so it goes up while they drain.
     progress.fenced = Some(std::time::Instant::now());
-    progress.flipping = true;
     // Steps 2 to 5 log as they go: what a timeout cut short stays in the log.
     let steps = steps_2_to_5(sides, log);
     let flipped = &mut progress.flipped;
@@ -302,7 +300,8 @@ async fn revert(
     log: &mut Vec<String>,
 ) -> Result<(), String> {
     let mut failed = Vec::new();
-    if progress.flipping {
+    // The flip began with the fence.
+    if progress.fenced.is_some() {
         match proxy.flip(blue_up, REVERT_LIMIT).await {
             Ok(flip) => log.push(format!(
                 "revert: endpoint back on blue: {} sessions there ({} on their own earlier \

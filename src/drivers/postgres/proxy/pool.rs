@@ -39,6 +39,15 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Fit to hand out at `now`: within the idle and age limits, and not closed by the server.
+    fn fresh(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) < IDLE_LIMIT
+            && now.saturating_duration_since(self.conn.logged_in_at) < MAX_AGE
+            && open(&self.conn.stream)
+    }
+}
+
 /// The idle connections, and the SCRAM verifiers for the endpoint's logins.
 #[derive(Default)]
 pub(super) struct Pool {
@@ -60,12 +69,10 @@ impl Pool {
     pub(super) fn take(&self, addr: &str, params: &Params) -> Option<ServerConn> {
         let mut idle = self.idle();
         let kept = idle.get_mut(&(addr.to_string(), params.clone()))?;
-        while let Some(Idle { conn, since }) = kept.pop() {
-            if since.elapsed() < IDLE_LIMIT
-                && conn.logged_in_at.elapsed() < MAX_AGE
-                && open(&conn.stream)
-            {
-                return Some(conn);
+        let now = Instant::now();
+        while let Some(idle) = kept.pop() {
+            if idle.fresh(now) {
+                return Some(idle.conn);
             }
         }
         None
@@ -91,11 +98,7 @@ impl Pool {
         let mut idle = self.idle();
         let mut out = Vec::new();
         for kept in idle.values_mut() {
-            let (stale, fresh): (Vec<Idle>, Vec<Idle>) = kept.drain(..).partition(|i| {
-                now.saturating_duration_since(i.since) >= IDLE_LIMIT
-                    || now.saturating_duration_since(i.conn.logged_in_at) >= MAX_AGE
-                    || !open(&i.conn.stream)
-            });
+            let (fresh, stale): (Vec<Idle>, Vec<Idle>) = kept.drain(..).partition(|i| i.fresh(now));
             *kept = fresh;
             out.extend(stale.into_iter().map(|i| i.conn));
         }

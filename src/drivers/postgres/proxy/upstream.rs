@@ -105,76 +105,68 @@ pub(super) async fn open_noting(
     statements: &[bytes::Bytes],
     connected: &(dyn Fn(u16) + Send + Sync),
 ) -> Result<ServerConn, String> {
-    let opening = open_now(addr, params, creds, statements, connected);
+    let opening = async {
+        let connected_at = std::time::Instant::now();
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot reach {addr}: {e}"))?;
+        if let Ok(local) = stream.local_addr() {
+            connected(local.port());
+        }
+        let _ = stream.set_nodelay(true);
+        let io = |e: std::io::Error| format!("{addr}: {e}");
+        stream
+            .write_all(&wire::startup_message(params))
+            .await
+            .map_err(io)?;
+        let mut inbox = Inbox::default();
+        let mut scram: Option<Scram> = None;
+        let mut key = None;
+        let mut statuses: Vec<(String, String)> = Vec::new();
+        loop {
+            let message = next_message(&mut stream, &mut inbox, addr).await?;
+            match message.tag {
+                b'R' => {
+                    let reply = authenticate(&message, creds, &mut scram).await?;
+                    if !reply.is_empty() {
+                        stream.write_all(&reply).await.map_err(io)?;
+                    }
+                }
+                b'K' if message.body().len() == 8 => {
+                    let b = message.body();
+                    key = Some(BackendKey {
+                        pid: i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+                        secret: i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                    });
+                }
+                b'E' => {
+                    return Err(format!(
+                        "{addr} refused the session: {}",
+                        wire::error_text(message.body())
+                    ));
+                }
+                b'Z' => break,
+                // Kept for a client given this connection from the pool; a re-bound session's
+                // client keeps what it was told at its own login.
+                b'S' => statuses.extend(parameter_status(message.body())),
+                // Notices.
+                _ => {}
+            }
+        }
+        let logged_in_at = std::time::Instant::now();
+        replay(&mut stream, &mut inbox, addr, statements).await?;
+        Ok(ServerConn {
+            stream,
+            key,
+            addr: addr.to_string(),
+            statuses,
+            connected_at,
+            logged_in_at,
+        })
+    };
     tokio::time::timeout(CONNECT_LIMIT, opening)
         .await
         .map_err(|_| format!("{addr} did not become ready within {CONNECT_LIMIT:?}"))?
-}
-
-async fn open_now(
-    addr: &str,
-    params: &[(String, String)],
-    creds: &Credentials,
-    statements: &[bytes::Bytes],
-    connected: &(dyn Fn(u16) + Send + Sync),
-) -> Result<ServerConn, String> {
-    let connected_at = std::time::Instant::now();
-    let mut stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("cannot reach {addr}: {e}"))?;
-    if let Ok(local) = stream.local_addr() {
-        connected(local.port());
-    }
-    let _ = stream.set_nodelay(true);
-    let io = |e: std::io::Error| format!("{addr}: {e}");
-    stream
-        .write_all(&wire::startup_message(params))
-        .await
-        .map_err(io)?;
-    let mut inbox = Inbox::default();
-    let mut scram: Option<Scram> = None;
-    let mut key = None;
-    let mut statuses: Vec<(String, String)> = Vec::new();
-    loop {
-        let message = next_message(&mut stream, &mut inbox, addr).await?;
-        match message.tag {
-            b'R' => {
-                let reply = authenticate(&message, creds, &mut scram).await?;
-                if !reply.is_empty() {
-                    stream.write_all(&reply).await.map_err(io)?;
-                }
-            }
-            b'K' if message.body().len() == 8 => {
-                let b = message.body();
-                key = Some(BackendKey {
-                    pid: i32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-                    secret: i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-                });
-            }
-            b'E' => {
-                return Err(format!(
-                    "{addr} refused the session: {}",
-                    wire::error_text(message.body())
-                ));
-            }
-            b'Z' => break,
-            // Kept for a client given this connection from the pool; a re-bound session's
-            // client keeps what it was told at its own login.
-            b'S' => statuses.extend(parameter_status(message.body())),
-            // Notices.
-            _ => {}
-        }
-    }
-    let logged_in_at = std::time::Instant::now();
-    replay(&mut stream, &mut inbox, addr, statements).await?;
-    Ok(ServerConn {
-        stream,
-        key,
-        addr: addr.to_string(),
-        statuses,
-        connected_at,
-        logged_in_at,
-    })
 }
 
 /// Bytes read from a server and the complete messages not handled yet.

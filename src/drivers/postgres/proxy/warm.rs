@@ -81,10 +81,9 @@ pub(super) fn login_for(upstream: &Upstream, params: &Params) -> Option<upstream
 }
 
 /// Opens a warm connection to `next` per session and per idle pooled connection, and half as
-/// many again, logged in
-/// (with the proxy's login for its user), all at once; returns how many are ready. Sessions
-/// that end before the flip leave theirs to sessions with the same login, and those left at
-/// the resume go to the pool.
+/// many again, logged in with the proxy's login for its user and warmed up, [`AT_ONCE`] at a
+/// time; returns how many are ready. Sessions that end before the flip leave theirs to
+/// sessions with the same login, and those left at the resume go to the pool.
 pub(super) async fn fill(shared: &Shared, next: &Upstream) -> usize {
     let Some(creds) = next.rebind_as.clone() else {
         return 0;
