@@ -226,6 +226,8 @@ fn schemas() -> Value {
             "lag_threshold_bytes": { "type": "integer", "minimum": 1, "nullable": true },
             "long_txn_limit_s": { "type": "integer", "nullable": true }, "auto_switchover": { "type": "boolean" } })),
         cmd("switchover", &["run_id"], json!({ "run_id": { "type": "string" }, "force": { "type": "boolean" }, "comment": opt_str })),
+        cmd("choose_for_run", &["run_id", "value"], json!({ "run_id": { "type": "string" },
+            "value": { "type": "string", "enum": ["copy", "empty"] }, "comment": opt_str })),
         cmd("rollback", &["run_id"], json!({ "run_id": { "type": "string" } })),
         cmd("resume_run", &["run_id"], json!({ "run_id": { "type": "string" } })),
         cmd("sim_fault", &["service", "fault"], json!({ "service": key,

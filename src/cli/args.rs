@@ -354,6 +354,17 @@ pub enum RunCmd {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// B13: choose what the run does with what it cannot carry by itself (see `run get`).
+    Choose {
+        /// The run's id.
+        run_id: String,
+        /// Unlogged tables: `copy` their rows while clients are parked, or start them `empty`.
+        #[arg(long, value_name = "copy|empty")]
+        unlogged: crate::model::run::ChoiceValue,
+        /// Why (recorded with the choice).
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// B8: roll a run back (only before its switchover); blue keeps serving.
     Rollback {
         /// The run's id.

@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::model::run::{PhaseOutcome, Run, format_bytes, format_downtime, format_span};
+use crate::model::run::{
+    PhaseOutcome, Run, Treatment, choice_for, format_bytes, format_downtime, format_span,
+};
 use crate::model::{RunPhase, RunStatus, State};
 
 use super::table::{Table, when};
@@ -39,7 +41,8 @@ pub fn runs(as_json: bool, state: &State, now: DateTime<Utc>) {
         "STARTED",
     ]);
     for r in all {
-        let green = r.guardrails().iter().filter(|g| g.ok).count();
+        let guards = r.guardrails();
+        let green = guards.iter().filter(|g| g.ok).count();
         t.row(vec![
             r.run_id.clone(),
             r.service.to_string(),
@@ -50,7 +53,7 @@ pub fn runs(as_json: bool, state: &State, now: DateTime<Utc>) {
                 .filter(|_| r.phase <= RunPhase::Replicating && !r.status.is_finished())
                 .map_or_else(|| "—".into(), format_bytes),
             if r.latest.is_some() {
-                format!("{green}/4")
+                format!("{green}/{}", guards.len())
             } else {
                 "—".into()
             },
@@ -108,11 +111,18 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
             .map(|(s, l)| format!("{s} {}", format_bytes(*l)))
             .collect();
         println!("lag         {}", slots.join(" · "));
-        if o.row_count_mismatches.is_empty() {
-            println!("data check  row counts match on blue and green");
+        let age = format_span(now - o.at);
+        if !o.lasting_differences.is_empty() {
+            println!(
+                "data check  DIFFERS (blocks the switchover), {age} ago: {}",
+                o.lasting_differences.join("; ")
+            );
+        } else if o.row_count_mismatches.is_empty() {
+            println!("data check  row counts match on blue and green, {age} ago");
         } else {
             println!(
-                "data check  row counts differ (green catching up): {}",
+                "data check  row counts differ while green catches up (lag {}), {age} ago: {}",
+                format_bytes(o.max_lag()),
                 o.row_count_mismatches.join(", ")
             );
         }
@@ -126,6 +136,7 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
             .collect();
         println!("guardrails  {}", guards.join("   "));
     }
+    inventory(r);
     let mut total = downtime(r);
     if let Some(f) = &r.forced {
         total.push_str(&format!(
@@ -173,5 +184,40 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
         for line in &p.log {
             println!("  {line}");
         }
+    }
+}
+
+/// B1's inventory (B13): what logical replication does not carry, and what the run does.
+fn inventory(r: &Run) {
+    let Some(inv) = &r.inventory else {
+        return;
+    };
+    if inv.items.is_empty() {
+        println!("inventory   nothing beyond tables and sequences (B1)");
+        return;
+    }
+    println!("inventory   what logical replication does not carry by itself (B1):");
+    for item in &inv.items {
+        let chosen = choice_for(&r.choices, item.kind);
+        let (mark, plan) = match (item.treatment, chosen) {
+            (Treatment::Carry, _) => ("✓", item.plan.clone()),
+            (_, Some(c)) => (
+                "✓",
+                format!(
+                    "{} (chosen '{}' by {}: \"{}\")",
+                    c.value.plan(),
+                    c.value,
+                    c.by,
+                    c.comment
+                ),
+            ),
+            (Treatment::Choose, None) => ("✗", format!("{}: CHOICE NEEDED", item.plan)),
+            (Treatment::Refuse, None) => ("✗", format!("{}: REFUSED", item.plan)),
+        };
+        println!(
+            "  {mark} {:<18} {:<30} {plan}",
+            item.kind.label(),
+            item.name
+        );
     }
 }

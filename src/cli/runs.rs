@@ -56,6 +56,15 @@ pub async fn run_cmd(
             force: *force,
             comment: comment.clone(),
         },
+        RunCmd::Choose {
+            run_id,
+            unlogged,
+            comment,
+        } => Command::ChooseForRun {
+            run_id: run_id.clone(),
+            value: *unlogged,
+            comment: comment.clone(),
+        },
         RunCmd::Rollback { run_id } => Command::Rollback {
             run_id: run_id.clone(),
         },

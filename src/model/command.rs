@@ -125,6 +125,15 @@ pub enum Command {
         /// Why (required with `force`).
         comment: Option<String>,
     },
+    /// B13: record what the run does with something it cannot carry by itself.
+    ChooseForRun {
+        /// The run.
+        run_id: RunId,
+        /// What to do.
+        value: crate::model::run::ChoiceValue,
+        /// Why (recorded with the choice).
+        comment: Option<String>,
+    },
     /// B8: roll a run back (only before its switchover).
     Rollback {
         /// The run.

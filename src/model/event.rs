@@ -209,6 +209,15 @@ pub enum EventKind {
         /// What it saw.
         observation: Observation,
     },
+    /// B13: an operator chose what the run does with something it cannot carry by itself.
+    RunChoiceRecorded {
+        /// The run.
+        run_id: RunId,
+        /// What was chosen.
+        value: crate::model::run::ChoiceValue,
+        /// Why.
+        comment: String,
+    },
     /// B5: a switchover was forced past red guardrails.
     SwitchoverForced {
         /// The run.
@@ -372,6 +381,7 @@ impl EventKind {
             EventKind::RunActionReported { .. } => "run_action_reported",
             EventKind::RunPhaseFinished { .. } => "run_phase_finished",
             EventKind::ReplicationObserved { .. } => "replication_observed",
+            EventKind::RunChoiceRecorded { .. } => "run_choice_recorded",
             EventKind::SwitchoverForced { .. } => "switchover_forced",
             EventKind::SwitchoverReverted { .. } => "switchover_reverted",
             EventKind::RunRollbackStarted { .. } => "run_rollback_started",
@@ -400,6 +410,7 @@ impl EventKind {
             | EventKind::RunActionReported { run_id, .. }
             | EventKind::RunPhaseFinished { run_id, .. }
             | EventKind::ReplicationObserved { run_id, .. }
+            | EventKind::RunChoiceRecorded { run_id, .. }
             | EventKind::SwitchoverForced { run_id, .. }
             | EventKind::SwitchoverReverted { run_id, .. }
             | EventKind::RunRollbackStarted { run_id, .. }

@@ -89,5 +89,6 @@ fn spec(run_id: &str) -> RunSpec {
         last_observed_at: None,
         extensions_disabled: Vec::new(),
         faults: Vec::new(),
+        choices: Vec::new(),
     }
 }

@@ -47,6 +47,10 @@ impl Dsn {
     /// The same target as `key=value` conninfo without the password (for command lines, where
     /// the password travels in `PGPASSWORD` instead), and the database it names.
     pub fn without_password(&self) -> Result<String, String> {
+        self.conninfo(None)
+    }
+
+    fn conninfo(&self, database: Option<&str>) -> Result<String, String> {
         let config = self.config()?;
         let mut parts = Vec::new();
         if let Some(host) = config.get_hosts().first() {
@@ -62,10 +66,19 @@ impl Dsn {
         if let Some(user) = config.get_user() {
             parts.push(format!("user={}", quote(user)));
         }
-        if let Some(db) = config.get_dbname() {
+        if let Some(db) = database.or(config.get_dbname()) {
             parts.push(format!("dbname={}", quote(db)));
         }
         Ok(parts.join(" "))
+    }
+
+    /// The same server and user, connected to database `db` instead.
+    pub fn for_database(&self, db: &str) -> Result<Dsn, String> {
+        let mut parts = self.conninfo(Some(db))?;
+        if let Some(password) = self.password() {
+            parts.push_str(&format!(" password={}", quote(&password)));
+        }
+        Dsn::parse(&parts)
     }
 
     /// The text with its password hidden.

@@ -6,10 +6,15 @@ pub mod cleanup;
 pub mod cluster;
 pub mod dsn;
 pub mod fence;
+pub mod green;
+pub mod inventory;
+pub mod largeobjects;
 pub mod observe;
+pub mod parity;
 pub mod prereq;
 pub mod provision;
 pub mod proxy;
+pub mod roles;
 pub mod sequences;
 pub mod session;
 pub mod switchover;
@@ -25,7 +30,9 @@ use futures::future::BoxFuture;
 
 use super::log::{ActionLog, Claim};
 use super::{Driver, DriverError};
-use crate::model::run::{ActionOutcome, ActionReport, Observation, RunAction, RunSpec};
+use crate::model::run::{
+    ActionOutcome, ActionReport, ItemKind, Observation, RunAction, RunSpec, Treatment,
+};
 use dsn::Dsn;
 use provision::Names;
 use session::Session;
@@ -106,19 +113,17 @@ impl PostgresDriver {
         let names = Names::for_run(&run.run_id);
         let outcome = match action {
             RunAction::Prerequisites => {
-                return prerequisites(target, started).await;
+                return prerequisites(target, &names, started).await;
             }
             RunAction::Provision => provision(target, &names, &mut log).await,
-            RunAction::VacuumAnalyze => match session::connect(&target.green, "green").await {
-                Ok(green) => provision::vacuum_analyze(&green, &mut log).await,
-                Err(e) => Err(e),
-            },
+            RunAction::VacuumAnalyze => post_provision(target, &mut log).await,
             RunAction::Switchover => return switchover(target, run, &names, started).await,
             RunAction::PostSwitchover => {
                 log.push("no extension was disabled in B1: nothing to re-enable".into());
                 Ok(())
             }
-            RunAction::Cleanup | RunAction::Rollback => cleanup(target, &names, &mut log).await,
+            RunAction::Cleanup => cleanup(target, &names, &mut log).await,
+            RunAction::Rollback => rollback(target, &names, &mut log).await,
         };
         let scrub = |text: &str| target.green.scrub(&target.blue.scrub(text));
         let log: Vec<String> = log.iter().map(|l| scrub(l)).collect();
@@ -133,20 +138,43 @@ fn ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-async fn prerequisites(target: &PgTarget, started: Instant) -> ActionReport {
+async fn prerequisites(target: &PgTarget, names: &Names, started: Instant) -> ActionReport {
     let sides = async {
         let blue = session::connect(&target.blue, "blue").await?;
         let green = session::connect(&target.green, "green").await?;
-        prereq::check(&blue, &green).await
+        let mut found = prereq::check(&blue, &green).await?;
+        let mut inv = inventory::take(&target.blue, &blue, &green).await?;
+        for table in &found.tables_without_key {
+            inv.push(
+                ItemKind::TableWithoutKey,
+                table.clone(),
+                Treatment::Refuse,
+                "UPDATE and DELETE on it would break replication: add a primary key, or ALTER \
+                 TABLE … REPLICA IDENTITY FULL",
+            );
+        }
+        found.log.push(format!(
+            "inventory: {} items logical replication does not carry by itself",
+            inv.items.len()
+        ));
+        if found.refusal.is_none() {
+            found.refusal = inventory::refusal(&inv);
+        }
+        if found.refusal.is_none() {
+            found.refusal = prereq::green_is_empty(&green, &names.subscription).await?;
+        }
+        Ok::<_, String>((found, inv))
     };
+    let scrub = |text: &str| target.green.scrub(&target.blue.scrub(text));
     match sides.await {
-        Err(e) => ActionReport::failed(format!("B1: {e}"), Vec::new(), ms(started)),
-        Ok(found) => {
+        Err(e) => ActionReport::failed(scrub(&format!("B1: {e}")), Vec::new(), ms(started)),
+        Ok((found, inv)) => {
             let mut report = match found.refusal {
-                Some(refusal) => ActionReport::failed(refusal, found.log, ms(started)),
+                Some(refusal) => ActionReport::failed(scrub(&refusal), found.log, ms(started)),
                 None => ActionReport::succeeded(found.log, ms(started)),
             };
             report.tables_without_key = found.tables_without_key;
+            report.inventory = Some(inv);
             report
         }
     }
@@ -180,6 +208,7 @@ async fn switchover(
         grace: target.drain_grace,
         lag_threshold_bytes: run.config.lag_threshold_bytes,
         long_txn_limit: Duration::from_secs(u64::from(run.config.long_txn_limit_s)),
+        unlogged: run.choices.first().copied(),
     };
     let mut log = Vec::new();
     let outcome = switchover::run(
@@ -206,14 +235,33 @@ async fn switchover(
 async fn provision(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
     let blue = session::connect(&target.blue, "blue").await?;
     let green = session::connect(&target.green, "green").await?;
+    green::claim(&green, &names.subscription).await?;
+    log.push("green's database claimed for this run (a rollback empties it again)".into());
     // Before the schema copy and the subscription, so both sides have it and it replicates.
     fence::create_marker_table(&blue).await?;
+    let green_user = target
+        .green
+        .config()?
+        .get_user()
+        .unwrap_or_default()
+        .to_string();
+    let pg_dumpall = target.pg_dump.with_file_name("pg_dumpall");
+    roles::copy(&pg_dumpall, &target.blue, &green, &green_user, log).await?;
     provision::copy_schema(&target.pg_dump, &target.blue, &green, log).await?;
     fence::create_marker_table(&green).await?;
     provision::publish(&blue, names, log).await?;
     let blue_from_green = target.blue_from_green.as_ref().unwrap_or(&target.blue);
     provision::subscribe(&green, blue_from_green, names, log).await?;
     provision::wait_for_sync(&green, names, target.sync_limit, log).await
+}
+
+/// B3: statistics, then what replication does not carry: materialized views and large objects.
+async fn post_provision(target: &PgTarget, log: &mut Vec<String>) -> Result<(), String> {
+    let blue = session::connect(&target.blue, "blue").await?;
+    let green = session::connect(&target.green, "green").await?;
+    provision::vacuum_analyze(&green, log).await?;
+    parity::refresh_matviews(&blue, &green, log).await?;
+    parity::copy_large_objects(&blue, &green, "large objects copied to green", log).await
 }
 
 async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
@@ -229,6 +277,19 @@ async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Res
     let blue = session::connect(&target.blue, "blue").await?;
     cleanup::drop_publication_and_slot(&blue, names, log).await?;
     fence::drop_marker_table(&blue).await
+}
+
+/// B8: the replication objects go, and green's database is emptied of what the run put there
+/// (only if the run claimed it), so a new run starts from nothing.
+async fn rollback(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
+    cleanup(target, names, log).await?;
+    match session::connect(&target.green, "green").await {
+        Ok(green) => green::empty(&green, &names.subscription, log).await,
+        Err(e) => {
+            log.push(format!("{e}: green's database is left as it is"));
+            Ok(())
+        }
+    }
 }
 
 /// Runs a blocking write of the action log on tokio's blocking threads.

@@ -17,9 +17,24 @@ SELECT format('%s.%s', n.nspname, c.relname),
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p')
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
 GROUP BY 1 ORDER BY 1";
+
+/// The leaf tables green's subscription follows (`schema.table`).
+fn replicated_sql(subscription: &str) -> String {
+    format!(
+        "SELECT format('%s.%s', n.nspname, c.relname) FROM pg_subscription_rel r
+         JOIN pg_subscription s ON s.oid = r.srsubid JOIN pg_class c ON c.oid = r.srrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE s.subname = {}",
+        literal(subscription)
+    )
+}
+
+/// Partitioned tables (their partitions are what replication follows).
+const PARTITIONED: &str = "
+SELECT format('%s.%s', n.nspname, c.relname) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'p'";
 
 /// Observes blue and (if reachable) green at `now`.
 pub async fn observe(
@@ -52,6 +67,7 @@ pub async fn observe(
         subscription: SubscriptionHealth::Unreachable,
         backlog_rows: None,
         row_count_mismatches: Vec::new(),
+        lasting_differences: Vec::new(),
     };
     let Ok(green) = green else {
         return Ok(observation);
@@ -65,27 +81,78 @@ pub async fn observe(
         observation.subscription = SubscriptionHealth::Unreachable;
         return Ok(observation);
     };
+    let replicated = names_of(&green, &replicated_sql(&names.subscription)).await?;
+    let partitioned = names_of(blue, PARTITIONED).await?;
+    let idle = observation.max_lag() == 0;
     for (table, hash) in &blue_shapes {
         match green_shapes.iter().find(|(t, _)| t == table) {
             Some((_, green_hash)) if green_hash == hash => {
-                let on_blue = row_count(blue, table).await?;
-                let on_green = row_count(&green, table).await.unwrap_or(-1);
-                if on_blue != on_green {
-                    observation
+                let Some(counts) = differing_counts(blue, &green, table, idle).await? else {
+                    continue;
+                };
+                let followed = replicated.contains(table) || partitioned.contains(table);
+                let lasting = if !followed {
+                    Some(format!("{table}: not replicated ({counts})"))
+                } else if health != SubscriptionHealth::Streaming {
+                    Some(format!(
+                        "{table}: {counts} while replication is {}",
+                        health.as_str()
+                    ))
+                } else if idle {
+                    Some(format!("{table}: {counts} at zero lag"))
+                } else {
+                    None
+                };
+                match lasting {
+                    Some(text) => observation.lasting_differences.push(text),
+                    None => observation
                         .row_count_mismatches
-                        .push(format!("{table}: blue {on_blue} rows, green {on_green}"));
+                        .push(format!("{table}: {counts}")),
                 }
             }
-            Some(_) => observation.ddl.push(drift(
-                now,
-                format!("{table}: columns differ on blue and green"),
-            )),
-            None => observation
-                .ddl
-                .push(drift(now, format!("{table}: on blue only"))),
+            Some(_) => {
+                let text = format!("{table}: columns differ on blue and green");
+                observation.lasting_differences.push(text.clone());
+                observation.ddl.push(drift(now, text));
+            }
+            None => {
+                observation
+                    .lasting_differences
+                    .push(format!("{table}: on blue only, not replicated"));
+                observation
+                    .ddl
+                    .push(drift(now, format!("{table}: on blue only")));
+            }
         }
     }
     Ok(observation)
+}
+
+async fn names_of(side: &Session, sql: &str) -> Result<Vec<String>, String> {
+    Ok(side.rows(sql).await?.iter().map(|r| r.get(0)).collect())
+}
+
+/// `blue N rows, green M` when the counts differ. At zero lag a difference is counted again
+/// after a moment, so a write that landed between the two counts is not taken for a lasting one.
+async fn differing_counts(
+    blue: &Session,
+    green: &Session,
+    table: &str,
+    idle: bool,
+) -> Result<Option<String>, String> {
+    let mut rounds = if idle { 2 } else { 1 };
+    loop {
+        let on_blue = row_count(blue, table).await?;
+        let on_green = row_count(green, table).await.unwrap_or(-1);
+        if on_blue == on_green {
+            return Ok(None);
+        }
+        rounds -= 1;
+        if rounds == 0 {
+            return Ok(Some(format!("blue {on_blue} rows, green {on_green}")));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
 }
 
 fn drift(at: DateTime<Utc>, statement: String) -> DdlChange {

@@ -136,3 +136,38 @@ async fn version(side: &Session) -> Result<u32, String> {
 fn major(version_num: u32) -> u32 {
     version_num / 10_000
 }
+
+/// Green must be an empty database: the run copies blue's schema into it, and a rollback
+/// empties it again. `None` when it is empty, else the refusal naming what it holds.
+pub async fn green_is_empty(green: &Session, claim: &str) -> Result<Option<String>, String> {
+    let rows = green
+        .rows(
+            "SELECT format('%s.%s', n.nspname, c.relname) FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg_toast%'
+             ORDER BY 1",
+        )
+        .await?;
+    let tables: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    // A run interrupted after B2 began owns what it copied: only a stranger's tables refuse.
+    let claimed = super::green::claimed_by(green).await?;
+    if tables.is_empty() || claimed.as_deref() == Some(claim) {
+        return Ok(None);
+    }
+    if let Some(other) = claimed {
+        return Ok(Some(format!(
+            "B1: green's database holds what an earlier run ({other}) copied: roll that run \
+             back (a rollback empties green), or drop its objects by hand"
+        )));
+    }
+    let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+    Ok(Some(format!(
+        "B1: green's database is not empty ({} relations: {}{}): give the run an empty \
+         database on the newer server (lockstep copies blue's schema into it)",
+        tables.len(),
+        shown.join(", "),
+        if tables.len() > 5 { ", …" } else { "" }
+    )))
+}

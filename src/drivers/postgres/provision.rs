@@ -67,12 +67,9 @@ pub async fn copy_schema(
     let started = Instant::now();
     let mut command = std::process::Command::new(pg_dump);
     command
-        .args([
-            "--schema-only",
-            "--no-owner",
-            "--no-privileges",
-            "--no-publications",
-        ])
+        // Owners and privileges (default privileges too) cross with the schema: the roles
+        // they name were copied first.
+        .args(["--schema-only", "--no-publications"])
         .args(["--no-subscriptions", "--dbname"])
         .arg(blue_dsn.without_password()?);
     if let Some(password) = blue_dsn.password() {
@@ -106,7 +103,22 @@ pub async fn copy_schema(
     Ok(())
 }
 
-/// Creates the publication on blue (all tables) unless it exists.
+/// Permanent tables of blue (not partitions: their root carries them) with a primary key or
+/// a replica identity, quoted: what the publication lists. A table created later without
+/// either is left out, so the application's UPDATE and DELETE on it never fail on blue.
+const PUBLISHABLE: &str = "
+SELECT format('%I.%I', n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
+  AND (EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+       OR c.relreplident = 'f'
+       OR (c.relreplident = 'i'
+           AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)))
+ORDER BY 1";
+
+/// Creates the publication on blue unless it exists: every table with a key, by name (never
+/// `FOR ALL TABLES`, which makes UPDATE and DELETE fail on a new table without a key).
 pub async fn publish(blue: &Session, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
     let exists = blue
         .text(&format!(
@@ -115,12 +127,23 @@ pub async fn publish(blue: &Session, names: &Names, log: &mut Vec<String>) -> Re
         ))
         .await?;
     if exists == "0" {
+        let tables: Vec<String> = blue
+            .rows(PUBLISHABLE)
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         blue.execute(&format!(
-            "CREATE PUBLICATION {} FOR ALL TABLES",
-            ident(&names.publication)
+            "CREATE PUBLICATION {} FOR TABLE {}",
+            ident(&names.publication),
+            tables.join(", ")
         ))
         .await?;
-        log.push(format!("publication {} created on blue", names.publication));
+        log.push(format!(
+            "publication {} created on blue for {} tables",
+            names.publication,
+            tables.len()
+        ));
     } else {
         log.push(format!("publication {} already on blue", names.publication));
     }

@@ -42,6 +42,8 @@ pub struct Plan {
     pub lag_threshold_bytes: u64,
     /// Write transactions older than this on blue keep the switchover from starting.
     pub long_txn_limit: Duration,
+    /// What the operator chose for unlogged tables (B13), if anything.
+    pub unlogged: Option<crate::model::run::ChoiceValue>,
 }
 
 /// How a switchover ended: `Ok` when clients are on green, else why it reverted.
@@ -133,7 +135,11 @@ pub async fn run(
     log.push(format!(
         "{warm} green connections logged in ahead for the endpoint's sessions"
     ));
-    if let Err(e) = guardrails(&blue, &green, names, plan, log).await {
+    let ready = async {
+        super::parity::before_park(&blue, &green, plan.unlogged, log).await?;
+        guardrails(&blue, &green, names, plan, log).await
+    };
+    if let Err(e) = ready.await {
         proxy.resume();
         let _ = quick_flush(&green, false).await;
         return not_started(format!("B5 guardrail: {e}"));
@@ -288,6 +294,11 @@ async fn steps_2_to_5(sides: &Sides<'_>, log: &mut Vec<String>) -> Result<(), St
         started.elapsed().as_millis()
     ));
     log.extend(sequences::describe(&marked.sequences));
+    super::parity::while_fenced(blue, green, plan.unlogged, log).await?;
+    log.push(format!(
+        "5b what replication does not carry is on green, at {} ms",
+        started.elapsed().as_millis()
+    ));
     Ok(())
 }
 

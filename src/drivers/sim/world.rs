@@ -6,8 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::model::Plan;
 use crate::model::run::{
-    ActionOutcome, ActionReport, DdlChange, Fault, LagSample, LongTransaction, Observation,
-    RunAction, RunSpec, SubscriptionHealth,
+    ActionOutcome, ActionReport, DdlChange, Fault, Inventory, ItemKind, LagSample, LongTransaction,
+    Observation, RunAction, RunSpec, SubscriptionHealth, Treatment,
 };
 
 /// Seconds between two simulated lag samples.
@@ -62,6 +62,7 @@ pub(super) fn act(run: &RunSpec, action: RunAction, key: &str) -> ActionReport {
             );
             r.extensions_disabled = vec!["pg_cron".into(), "pg_partman".into()];
             r.tables_without_key = vec!["audit_log".into()];
+            r.inventory = Some(simulated_inventory());
             r
         }
         RunAction::Provision if green_lost => ActionReport::failed(
@@ -250,6 +251,7 @@ pub(super) fn observe(run: &RunSpec, now: DateTime<Utc>) -> Observation {
         } else {
             Vec::new()
         },
+        lasting_differences: Vec::new(),
     }
 }
 
@@ -328,4 +330,42 @@ fn long_txn_at(
     let at = start + Duration::seconds(m * 60 + pick(0, 30, &[id, "txn-at", &ms]) as i64);
     let until = at + Duration::seconds(pick(35, 90, &[id, "txn-for", &ms]) as i64);
     Some((at, until, pick(20_000, 60_000, &[id, "pid", &ms]) as u32))
+}
+
+/// What B1 finds on a simulated service: everything is carried (the demo's runs switch over
+/// without a choice), so the board and `run get` show what a real run reports.
+fn simulated_inventory() -> Inventory {
+    let mut inv = Inventory::default();
+    let carry = Treatment::Carry;
+    inv.push(
+        ItemKind::Roles,
+        "4 roles, 2 memberships",
+        carry,
+        "copied to green in B2 with their password verifiers",
+    );
+    inv.push(
+        ItemKind::Owners,
+        "2 owners",
+        carry,
+        "kept on green by the schema copy",
+    );
+    inv.push(
+        ItemKind::Privileges,
+        "12 grants, 1 default",
+        carry,
+        "kept on green by the schema copy",
+    );
+    inv.push(
+        ItemKind::LargeObjects,
+        "3 large objects, 1.2 MB",
+        carry,
+        "copied in B3, changes copied while clients are parked",
+    );
+    inv.push(
+        ItemKind::MaterializedView,
+        "public.daily_totals",
+        carry,
+        "refreshed on green before the switchover",
+    );
+    inv
 }

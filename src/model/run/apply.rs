@@ -47,6 +47,8 @@ impl State {
                         ddl: Vec::new(),
                         extensions_disabled: Vec::new(),
                         tables_without_key: Vec::new(),
+                        inventory: None,
+                        choices: Vec::new(),
                         switchover_attempts: 0,
                         reverts: Vec::new(),
                         forced: None,
@@ -130,6 +132,9 @@ fn fold(run: &mut Run, actor: &str, at: DateTime<Utc>, kind: &EventKind) {
             if !report.tables_without_key.is_empty() {
                 run.tables_without_key = report.tables_without_key.clone();
             }
+            if let Some(inventory) = &report.inventory {
+                run.inventory = Some(inventory.clone());
+            }
             run.completion = Some(Completion {
                 key: key.clone(),
                 finishes_at: *finishes_at,
@@ -163,6 +168,14 @@ fn fold(run: &mut Run, actor: &str, at: DateTime<Utc>, kind: &EventKind) {
         EventKind::ReplicationObserved { observation, .. } => {
             run.pending = None;
             observe(run, observation);
+        }
+        EventKind::RunChoiceRecorded { value, comment, .. } => {
+            run.choices.push(super::Choice {
+                value: *value,
+                by: actor.to_string(),
+                at,
+                comment: comment.clone(),
+            });
         }
         EventKind::SwitchoverForced { red, comment, .. } => {
             run.forced = Some(Forced {

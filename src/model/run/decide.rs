@@ -96,6 +96,11 @@ impl State {
                 comment,
             } => self.switchover(run_id, *force, comment.as_deref(), actor),
             Command::Rollback { run_id } => self.rollback(run_id, actor),
+            Command::ChooseForRun {
+                run_id,
+                value,
+                comment,
+            } => self.choose(run_id, *value, comment.as_deref()),
             Command::ResumeRun { run_id } => self.resume(run_id),
             Command::SimFault {
                 service,

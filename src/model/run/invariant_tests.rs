@@ -92,6 +92,7 @@ fn play(w: &mut World, id: &str, s: &Step) {
                     subscription: SubscriptionHealth::Streaming,
                     backlog_rows: None,
                     row_count_mismatches: Vec::new(),
+                    lasting_differences: Vec::new(),
                 },
             }
         }

@@ -3,6 +3,7 @@
 
 mod apply;
 mod decide;
+mod inventory;
 mod observe;
 mod operate;
 mod report;
@@ -24,8 +25,12 @@ use serde::{Deserialize, Serialize};
 use super::service::{ServiceKey, ServiceType};
 use super::version::Version;
 
+pub use inventory::{
+    Choice, ChoiceValue, Inventory, InventoryItem, ItemKind, Treatment, choice_for, parity,
+};
 pub use observe::{
-    DdlChange, Guardrail, LagSample, LongTransaction, Observation, SubscriptionHealth, format_bytes,
+    DdlChange, Guardrail, LagSample, LongTransaction, Observation, SubscriptionHealth,
+    format_bytes, guardrails,
 };
 pub use report::{ActionOutcome, ActionReport, DriverRequest, RequestKind, RunAction};
 pub use spec::{Fault, RunSpec};
@@ -315,6 +320,12 @@ pub struct Run {
     pub extensions_disabled: Vec<String>,
     /// B1: tables without a primary key or replica identity.
     pub tables_without_key: Vec<String>,
+    /// B1: what logical replication does not carry by itself, and what the run does (B13).
+    #[serde(default)]
+    pub inventory: Option<Inventory>,
+    /// B13: choices operators recorded for what the run cannot carry by itself.
+    #[serde(default)]
+    pub choices: Vec<Choice>,
     /// B5 attempts so far.
     pub switchover_attempts: u32,
     /// Switchovers that reverted.
@@ -358,7 +369,9 @@ impl Run {
     /// B5: the guardrails judged on the latest observation (all red before any).
     #[must_use]
     pub fn guardrails(&self) -> Vec<Guardrail> {
-        observe::guardrails(self.latest.as_ref(), &self.config)
+        let mut all = observe::guardrails(self.latest.as_ref(), &self.config);
+        all.push(parity(self.inventory.as_ref(), &self.choices));
+        all
     }
 
     /// B4: when replication is observed next, judged from the last observation.

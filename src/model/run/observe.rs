@@ -83,6 +83,10 @@ pub struct Observation {
     pub backlog_rows: Option<u64>,
     /// B4 data check: tables whose row counts differ between blue and green.
     pub row_count_mismatches: Vec<String>,
+    /// B4 data check: differences that are not green catching up (found at zero lag, on a
+    /// table that is not replicated, or whose columns differ): each blocks the switchover.
+    #[serde(default)]
+    pub lasting_differences: Vec<String>,
 }
 
 impl Observation {
@@ -144,7 +148,7 @@ pub fn guardrails(latest: Option<&Observation>, config: &RunConfig) -> Vec<Guard
             ok: false,
             detail: format!("{name}: not observed yet"),
         };
-        return ["lag", "ddl", "long-transactions", "subscription"]
+        return ["lag", "ddl", "long-transactions", "subscription", "data"]
             .iter()
             .map(|n| none(n))
             .collect();
@@ -201,5 +205,29 @@ pub fn guardrails(latest: Option<&Observation>, config: &RunConfig) -> Vec<Guard
             ok: o.subscription == SubscriptionHealth::Streaming,
             detail: format!("subscription {}", o.subscription.as_str()),
         },
+        data(o),
     ]
+}
+
+/// The data check as a guardrail: red on a lasting difference, naming the tables.
+fn data(o: &Observation) -> Guardrail {
+    let (ok, detail) = match (
+        o.lasting_differences.as_slice(),
+        o.row_count_mismatches.len(),
+    ) {
+        ([], 0) => (true, "data: row counts match".to_string()),
+        ([], n) => (
+            true,
+            format!(
+                "data: {n} table{} differ while green catches up",
+                if n == 1 { "" } else { "s" }
+            ),
+        ),
+        (lasting, _) => (false, format!("data differs: {}", lasting.join("; "))),
+    };
+    Guardrail {
+        name: "data".into(),
+        ok,
+        detail,
+    }
 }

@@ -155,6 +155,72 @@ impl State {
         events(rollback_events(run, format!("requested by {actor}"), false))
     }
 
+    pub(super) fn choose(
+        &self,
+        run_id: &str,
+        value: super::ChoiceValue,
+        comment: Option<&str>,
+    ) -> Result<Decision, RuleError> {
+        let run = self.run(run_id)?;
+        let kind = value.settles();
+        if run.status.is_finished() || run.phase > RunPhase::Replicating {
+            return Err(RuleError::rule(
+                "B13",
+                format!(
+                    "run {run_id} is past {}: choices are made before the switchover",
+                    RunPhase::Replicating
+                ),
+            ));
+        }
+        let Some(inventory) = &run.inventory else {
+            return Err(RuleError::rule(
+                "B13",
+                format!(
+                    "run {run_id} has no inventory yet ({} takes it): choose once `lockstep run get {run_id}` lists what the run cannot carry",
+                    RunPhase::Prerequisites
+                ),
+            ));
+        };
+        let names = inventory.names(kind);
+        if names.is_empty() {
+            return Err(RuleError::rule(
+                "B13",
+                format!(
+                    "run {run_id} found no {} on blue: there is nothing to choose for",
+                    kind.label()
+                ),
+            ));
+        }
+        let Some(comment) = comment.map(str::trim).filter(|c| !c.is_empty()) else {
+            return Err(RuleError::rule(
+                "B13",
+                format!(
+                    "choosing '{value}' for {} of run {run_id} needs --comment saying why (it is recorded with the choice)",
+                    names.join(", ")
+                ),
+            ));
+        };
+        if super::choice_for(&run.choices, kind).is_some_and(|c| c.value == value) {
+            return nothing(format!(
+                "run {run_id}: {} already chosen '{value}'",
+                kind.label()
+            ));
+        }
+        events(vec![NewEvent::new(
+            EventKind::RunChoiceRecorded {
+                run_id: run_id.to_string(),
+                value,
+                comment: comment.to_string(),
+            },
+            format!(
+                "run {run_id}: {} {}: {} (\"{comment}\")",
+                kind.label(),
+                names.join(", "),
+                value.plan()
+            ),
+        )])
+    }
+
     pub(super) fn resume(&self, run_id: &str) -> Result<Decision, RuleError> {
         let run = self.run(run_id)?;
         if run.status.is_finished() {

@@ -107,6 +107,9 @@ pub struct ActionReport {
     /// B1: tables without a primary key or replica identity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tables_without_key: Vec<String>,
+    /// B1: the inventory of what logical replication does not carry by itself (B13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<super::Inventory>,
     /// True when the driver had already performed this key and returned its recorded report
     /// without acting again (B9).
     #[serde(default)]
@@ -124,6 +127,7 @@ impl ActionReport {
             downtime_ms: None,
             extensions_disabled: Vec::new(),
             tables_without_key: Vec::new(),
+            inventory: None,
             replayed: false,
         }
     }

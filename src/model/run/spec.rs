@@ -110,6 +110,9 @@ pub struct RunSpec {
     pub extensions_disabled: Vec<String>,
     /// Faults injected into the service (simulator only).
     pub faults: Vec<Fault>,
+    /// B13: what operators chose for what the run cannot carry by itself.
+    #[serde(default)]
+    pub choices: Vec<super::ChoiceValue>,
 }
 
 impl State {
@@ -150,6 +153,10 @@ impl State {
                 .get(&run.service)
                 .cloned()
                 .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            choices: super::choice_for(&run.choices, super::ItemKind::UnloggedTable)
+                .map(|c| c.value)
                 .into_iter()
                 .collect(),
         }

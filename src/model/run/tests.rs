@@ -81,6 +81,7 @@ fn observation(w: &World, lag: u64) -> Observation {
         subscription: SubscriptionHealth::Streaming,
         backlog_rows: None,
         row_count_mismatches: Vec::new(),
+        lasting_differences: Vec::new(),
     }
 }
 

@@ -12,7 +12,9 @@ use ratatui::widgets::{Block, Paragraph};
 use super::runboard_chart;
 use super::runboard_state::shown_run;
 use crate::model::RunStatus;
-use crate::model::run::{PhaseOutcome, Run, RunPhase, format_bytes, format_downtime, format_span};
+use crate::model::run::{
+    PhaseOutcome, Run, RunPhase, Treatment, choice_for, format_bytes, format_downtime, format_span,
+};
 use crate::tui::app::{App, Pane};
 use crate::tui::widgets::pane;
 
@@ -57,12 +59,13 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         .filter(|r| r.outcome.is_some())
         .count()
         .min(9);
-    let [phase, done, downtime, config, backlog] = Layout::vertical([
+    let [phase, done, downtime, config, backlog, inventory] = Layout::vertical([
         Constraint::Length(5),
         Constraint::Length(u16::try_from(finished).unwrap_or(9).max(1) + 2),
         Constraint::Length(3),
         Constraint::Length(6),
-        Constraint::Min(4),
+        Constraint::Length(4),
+        Constraint::Min(3),
     ])
     .areas(left);
     panel(frame, app, "Phase", phase_lines(app, run), phase);
@@ -82,10 +85,17 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         config,
     );
     panel(frame, app, "Backlog", backlog_lines(app, run), backlog);
+    panel(
+        frame,
+        app,
+        "Inventory (B1)",
+        inventory_lines(app, run, left_w.saturating_sub(2)),
+        inventory,
+    );
     let [chart, timeline, bottom] = Layout::vertical([
         Constraint::Min(6),
         Constraint::Length(9),
-        Constraint::Length(6),
+        Constraint::Length(8),
     ])
     .areas(right);
     runboard_chart::lag(frame, app, run, now, chart);
@@ -264,6 +274,49 @@ fn backlog_lines<'a>(app: &App, run: &'a Run) -> Vec<Line<'a>> {
         }
         _ => vec![Line::styled(" ingestion not paused", t.fg(t.muted))],
     }
+}
+
+fn inventory_lines<'a>(app: &App, run: &'a Run, width: u16) -> Vec<Line<'a>> {
+    let t = &app.theme;
+    let Some(inv) = &run.inventory else {
+        return vec![Line::styled(" taken in B1", t.fg(t.muted))];
+    };
+    if inv.items.is_empty() {
+        return vec![Line::styled(" only tables and sequences", t.fg(t.ok))];
+    }
+    let w = usize::from(width).saturating_sub(3);
+    let mut lines: Vec<Line<'a>> = inv
+        .items
+        .iter()
+        .map(|item| {
+            let chosen = choice_for(&run.choices, item.kind);
+            let (mark, style, what) = match (item.treatment, chosen) {
+                (Treatment::Carry, _) => ("✓", t.fg(t.ok), item.name.clone()),
+                (_, Some(c)) => ("✓", t.fg(t.warn), format!("{} ({})", item.name, c.value)),
+                (_, None) => (
+                    "✗",
+                    t.fg(t.danger).add_modifier(Modifier::BOLD),
+                    item.name.clone(),
+                ),
+            };
+            let text = format!("{}: {what}", item.kind.label());
+            Line::from(vec![
+                Span::styled(format!(" {mark} "), style),
+                Span::styled(crate::tui::fmt::fit(&text, w), t.fg(t.text)),
+            ])
+        })
+        .collect();
+    let waiting = inv
+        .items
+        .iter()
+        .any(|i| i.treatment != Treatment::Carry && choice_for(&run.choices, i.kind).is_none());
+    if waiting {
+        lines.push(Line::styled(
+            crate::tui::fmt::fit(" choose: run choose RUN --unlogged copy|empty", w + 3),
+            t.fg(t.warn),
+        ));
+    }
+    lines
 }
 
 fn ddl_lines<'a>(app: &App, run: &'a Run) -> Vec<Line<'a>> {
