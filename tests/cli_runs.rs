@@ -84,7 +84,10 @@ fn a_run_completes_and_records_its_total_downtime() {
         "a bare major takes its newest release"
     );
     let ready = until(&db, "waiting_for_operator");
-    assert_eq!(ready["guardrails_green"], 4);
+    assert_eq!(
+        ready["guardrails_green"], 6,
+        "lag, ddl, long txns, subscription, data, parity"
+    );
     assert!(ready["lag_bytes"].as_u64().expect("lag") < 200_000);
     let full = db.json(&["run", "get", &id]);
     let samples = full["lag"]["lockstep_sub_1"]
@@ -92,6 +95,20 @@ fn a_run_completes_and_records_its_total_downtime() {
         .expect("samples")
         .len();
     assert!(samples > 10, "lag is charted: {samples} samples");
+    let items = full["inventory"]["items"]
+        .as_array()
+        .expect("B1's inventory");
+    assert!(
+        items
+            .iter()
+            .any(|i| i["kind"] == "large_objects" && i["treatment"] == "carry"),
+        "{items:?}"
+    );
+    let text = db.ok(&["run", "get", &id]);
+    assert!(
+        text.contains("inventory   what logical replication does not carry"),
+        "{text}"
+    );
     db.ok(&["run", "switchover", &id]);
     let done = until(&db, "completed");
     let downtime = done["total_downtime_ms"].as_u64().expect("downtime");

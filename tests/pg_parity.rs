@@ -332,16 +332,19 @@ async fn b4_new_tables_never_fail_blue_and_the_data_check_names_lasting_differen
     .await;
     observe_until(&rig, caught_up).await;
 
-    blue_db
-        .batch_execute(
-            "CREATE TABLE scratch (v int);
-             INSERT INTO scratch VALUES (1), (2);
-             UPDATE scratch SET v = 3 WHERE v = 1;
-             DELETE FROM scratch WHERE v = 2;
-             UPDATE items SET name = 'x' WHERE id = 1;",
-        )
-        .await
-        .expect("the application's writes on a new table without a key succeed on blue");
+    // One statement per query, as applications send them.
+    for sql in [
+        "CREATE TABLE scratch (v int)",
+        "INSERT INTO scratch VALUES (1), (2)",
+        "UPDATE scratch SET v = 3 WHERE v = 1",
+        "DELETE FROM scratch WHERE v = 2",
+        "UPDATE items SET name = 'x' WHERE id = 1",
+    ] {
+        blue_db
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("the application's {sql} failed on blue: {e}"));
+    }
     // A row lost on green (as a broken apply or a hand edit would): red at zero lag.
     pg::connect(&green, "shop")
         .await
@@ -353,7 +356,11 @@ async fn b4_new_tables_never_fail_blue_and_the_data_check_names_lasting_differen
     })
     .await;
     let text = seen.lasting_differences.join("; ");
-    assert!(text.contains("public.scratch: on blue only"), "{text}");
+    // The DDL capture created it on green too; without a key it stays out of replication.
+    assert!(
+        text.contains("public.scratch: not replicated (blue 1 rows, green 0)"),
+        "{text}"
+    );
     assert!(
         text.contains("public.notes: blue 50 rows, green 49 at zero lag"),
         "{text}"
@@ -362,8 +369,12 @@ async fn b4_new_tables_never_fail_blue_and_the_data_check_names_lasting_differen
         seen.row_count_mismatches.is_empty(),
         "no difference is called catching up: {seen:?}"
     );
+    // DDL the capture does not see (as if run before it was installed, or by hand on one side).
     blue_db
-        .batch_execute("ALTER TABLE items ADD COLUMN price numeric")
+        .batch_execute(
+            "SET lockstep.ddl_capture = off; ALTER TABLE items ADD COLUMN price numeric; \
+             RESET lockstep.ddl_capture",
+        )
         .await
         .expect("DDL on blue");
     let seen = observe_until(&rig, |o| {
@@ -427,4 +438,91 @@ async fn b8_rollback_empties_green_so_the_next_run_starts_from_nothing() {
     )
     .await;
     observe_until(&third, caught_up).await;
+}
+
+/// Item 7: DDL run on blue during B4 reaches green in order with the data — a column added
+/// and written at once, a new table with a key (its rows copied), an index — and DDL green
+/// cannot apply stops nothing on blue: the run says "action needed" with the statement.
+#[tokio::test]
+async fn b4_ddl_on_blue_reaches_green_in_order_with_the_data() {
+    let (blue, green) = (pg::blue(), pg::green());
+    pg::create_db(&blue, "shop").await;
+    pg::create_db(&green, "shop").await;
+    let blue_db = pg::connect(&blue, "shop").await;
+    blue_db
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text);
+             INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 100) g;",
+        )
+        .await
+        .expect("schema");
+    let rig = Rig::new(
+        pg::dsn(&blue, "shop"),
+        pg::dsn(&green, "shop"),
+        "parity-ddl",
+    );
+    run_through(
+        &rig,
+        &[
+            RunAction::Prerequisites,
+            RunAction::Provision,
+            RunAction::VacuumAnalyze,
+        ],
+    )
+    .await;
+    observe_until(&rig, caught_up).await;
+    // One statement per query, as applications send them.
+    for sql in [
+        "ALTER TABLE items ADD COLUMN price numeric DEFAULT 0",
+        "INSERT INTO items VALUES (101, 'new', 9.5)",
+        "UPDATE items SET price = 2 WHERE id = 1",
+        "CREATE TABLE orders2 (id bigserial PRIMARY KEY, item int, v text)",
+        "INSERT INTO orders2 (item, v) SELECT g, 'v' || g FROM generate_series(1, 30) g",
+        "CREATE INDEX items_name ON items (name)",
+    ] {
+        blue_db
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql} on blue: {e}"));
+    }
+    let seen = observe_until(&rig, caught_up).await;
+    assert!(seen.action_needed.is_none(), "{seen:?}");
+    blue_db
+        .batch_execute("INSERT INTO orders2 (item, v) VALUES (7, 'after')")
+        .await
+        .expect("a later write");
+    observe_until(&rig, caught_up).await;
+    let green_db = pg::connect(&green, "shop").await;
+    for sql in [
+        "SELECT format('%s %s %s', id, name, price) FROM items WHERE id IN (1, 101) ORDER BY id",
+        "SELECT format('%s %s', count(*), max(v)) FROM orders2",
+        "SELECT indexname::text FROM pg_indexes WHERE indexname = 'items_name'",
+    ] {
+        assert_eq!(
+            strings(&blue_db, sql).await,
+            strings(&green_db, sql).await,
+            "{sql}"
+        );
+    }
+    assert_eq!(
+        strings(&green_db, "SELECT count(*)::text FROM orders2").await,
+        ["31"]
+    );
+
+    // DDL green cannot apply (adminpack is gone in PostgreSQL 17): blue is not affected, and
+    // the run asks for an operator instead of rolling back.
+    blue_db
+        .batch_execute("CREATE EXTENSION adminpack")
+        .await
+        .expect("blue takes its own DDL");
+    let seen = observe_until(&rig, |o| o.action_needed.is_some()).await;
+    let action = seen.action_needed.clone().unwrap_or_default();
+    assert!(
+        action.contains("CREATE EXTENSION adminpack") && action.contains("apply it on green"),
+        "{action}"
+    );
+    blue_db
+        .batch_execute("INSERT INTO items VALUES (102, 'still', 1)")
+        .await
+        .expect("blue keeps taking writes");
 }

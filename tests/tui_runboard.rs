@@ -134,6 +134,61 @@ async fn board_b4_replicating_waits_for_the_operator() {
     insta::assert_snapshot!("board_b4_zoomed_out_and_frozen", shot(&mut app));
 }
 
+/// B13: the B1 inventory as a real PostgreSQL run reports it (items as `tests/pg_parity.rs`
+/// finds them on its schema): the unlogged table awaits a choice, so parity is red and the
+/// board says how to choose.
+#[tokio::test]
+async fn board_b1_inventory_names_what_awaits_a_choice() {
+    use lockstep::model::run::{Inventory, ItemKind, Treatment};
+    let d = demo().await;
+    d.start().await;
+    d.until(|r| r.status == RunStatus::WaitingForOperator).await;
+    let id = d.id().await;
+    let mut app = d.app(false).await;
+    let mut inv = Inventory::default();
+    let carry = Treatment::Carry;
+    inv.push(
+        ItemKind::Roles,
+        "3 roles, 1 memberships",
+        carry,
+        "copied in B2",
+    );
+    inv.push(
+        ItemKind::Owners,
+        "app_owner, lockstep",
+        carry,
+        "kept by the schema copy",
+    );
+    inv.push(
+        ItemKind::Privileges,
+        "3 objects with grants, 1 default privileges",
+        carry,
+        "kept by the schema copy",
+    );
+    inv.push(
+        ItemKind::LargeObjects,
+        "6 large objects, 57.5 kB",
+        carry,
+        "copied in B3",
+    );
+    inv.push(
+        ItemKind::MaterializedView,
+        "sales.by_region",
+        carry,
+        "refreshed",
+    );
+    inv.push(
+        ItemKind::UnloggedTable,
+        "public.sessions",
+        Treatment::Choose,
+        "unlogged: logical replication cannot follow it",
+    );
+    let run = app.state.runs.get_mut(&id).expect("the run");
+    run.inventory = Some(inv);
+    run.status = RunStatus::Active;
+    insta::assert_snapshot!(shot(&mut app));
+}
+
 #[tokio::test]
 async fn board_b5_to_b7_and_completed() {
     let d = demo().await;

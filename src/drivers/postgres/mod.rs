@@ -4,6 +4,7 @@
 
 pub mod cleanup;
 pub mod cluster;
+pub mod ddl;
 pub mod dsn;
 pub mod fence;
 pub mod green;
@@ -250,6 +251,9 @@ async fn provision(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> R
     provision::copy_schema(&target.pg_dump, &target.blue, &green, log).await?;
     fence::create_marker_table(&green).await?;
     provision::publish(&blue, names, log).await?;
+    ddl::install_on_blue(&blue, &names.publication).await?;
+    ddl::install_on_green(&green).await?;
+    log.push("DDL capture installed: DDL run on blue reaches green in order with the data".into());
     let blue_from_green = target.blue_from_green.as_ref().unwrap_or(&target.blue);
     provision::subscribe(&green, blue_from_green, names, log).await?;
     provision::wait_for_sync(&green, names, target.sync_limit, log).await
@@ -269,6 +273,7 @@ async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Res
         Ok(green) => {
             cleanup::drop_subscription(&green, names, log).await?;
             fence::drop_marker_table(&green).await?;
+            ddl::remove(&green).await?;
             switchover::quick_flush(&green, false).await?;
             log.push("green's wal_writer_delay reset to its configured value".into());
         }
@@ -276,6 +281,8 @@ async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Res
     }
     let blue = session::connect(&target.blue, "blue").await?;
     cleanup::drop_publication_and_slot(&blue, names, log).await?;
+    ddl::remove(&blue).await?;
+    log.push("DDL capture removed from blue and green".into());
     fence::drop_marker_table(&blue).await
 }
 

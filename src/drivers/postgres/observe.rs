@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::ddl;
 use super::provision::Names;
 use super::session::{Session, literal};
 use crate::model::run::{DdlChange, LagSample, LongTransaction, Observation, SubscriptionHealth};
@@ -17,7 +18,7 @@ SELECT format('%s.%s', n.nspname, c.relname),
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND c.relname NOT LIKE 'lockstep_ddl_%'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
 GROUP BY 1 ORDER BY 1";
 
@@ -68,6 +69,7 @@ pub async fn observe(
         backlog_rows: None,
         row_count_mismatches: Vec::new(),
         lasting_differences: Vec::new(),
+        action_needed: None,
     };
     let Ok(green) = green else {
         return Ok(observation);
@@ -76,56 +78,89 @@ pub async fn observe(
         return Ok(observation);
     };
     observation.subscription = health;
-    let blue_shapes = table_shapes(blue).await?;
-    let Ok(green_shapes) = table_shapes(&green).await else {
+    // Tables created on blue since B2 (the DDL capture brought them to green): replicate them.
+    if let Err(e) = follow_new_tables(blue, &green, names, &mut observation).await {
+        observation.action_needed = Some(e);
+    }
+    if let Some(failed) = ddl_failed(&green).await {
+        observation.action_needed = Some(failed);
+    } else if health == SubscriptionHealth::Broken {
+        observation.action_needed = Some(broken_because(blue, &green, names).await);
+    }
+    let idle = observation.max_lag() == 0;
+    let Ok(check) = data_check(blue, &green, names, health, idle).await else {
         observation.subscription = SubscriptionHealth::Unreachable;
         return Ok(observation);
     };
-    let replicated = names_of(&green, &replicated_sql(&names.subscription)).await?;
+    observation.row_count_mismatches = check.catching_up;
+    observation.lasting_differences = check.lasting;
+    observation
+        .ddl
+        .extend(check.drift.into_iter().map(|d| drift(now, d)));
+    Ok(observation)
+}
+
+/// What the data check found.
+#[derive(Debug, Default)]
+pub struct DataCheck {
+    /// Row counts that differ while green catches up (`table: blue N rows, green M`).
+    pub catching_up: Vec<String>,
+    /// Differences that are not green catching up: each blocks the switchover.
+    pub lasting: Vec<String>,
+    /// Schema drift, for the DDL list.
+    pub drift: Vec<String>,
+}
+
+/// Compares every permanent table of blue with green: shape, then row counts. `idle` says the
+/// slot's lag was zero (a count that differs then is lasting).
+pub async fn data_check(
+    blue: &Session,
+    green: &Session,
+    names: &Names,
+    health: SubscriptionHealth,
+    idle: bool,
+) -> Result<DataCheck, String> {
+    let mut check = DataCheck::default();
+    let blue_shapes = table_shapes(blue).await?;
+    let green_shapes = table_shapes(green).await?;
+    let replicated = names_of(green, &replicated_sql(&names.subscription)).await?;
     let partitioned = names_of(blue, PARTITIONED).await?;
-    let idle = observation.max_lag() == 0;
     for (table, hash) in &blue_shapes {
         match green_shapes.iter().find(|(t, _)| t == table) {
             Some((_, green_hash)) if green_hash == hash => {
-                let Some(counts) = differing_counts(blue, &green, table, idle).await? else {
+                let Some(counts) = differing_counts(blue, green, table, idle).await? else {
                     continue;
                 };
                 let followed = replicated.contains(table) || partitioned.contains(table);
-                let lasting = if !followed {
-                    Some(format!("{table}: not replicated ({counts})"))
+                if !followed {
+                    check
+                        .lasting
+                        .push(format!("{table}: not replicated ({counts})"));
                 } else if health != SubscriptionHealth::Streaming {
-                    Some(format!(
+                    check.lasting.push(format!(
                         "{table}: {counts} while replication is {}",
                         health.as_str()
-                    ))
+                    ));
                 } else if idle {
-                    Some(format!("{table}: {counts} at zero lag"))
+                    check.lasting.push(format!("{table}: {counts} at zero lag"));
                 } else {
-                    None
-                };
-                match lasting {
-                    Some(text) => observation.lasting_differences.push(text),
-                    None => observation
-                        .row_count_mismatches
-                        .push(format!("{table}: {counts}")),
+                    check.catching_up.push(format!("{table}: {counts}"));
                 }
             }
             Some(_) => {
                 let text = format!("{table}: columns differ on blue and green");
-                observation.lasting_differences.push(text.clone());
-                observation.ddl.push(drift(now, text));
+                check.lasting.push(text.clone());
+                check.drift.push(text);
             }
             None => {
-                observation
-                    .lasting_differences
+                check
+                    .lasting
                     .push(format!("{table}: on blue only, not replicated"));
-                observation
-                    .ddl
-                    .push(drift(now, format!("{table}: on blue only")));
+                check.drift.push(format!("{table}: on blue only"));
             }
         }
     }
-    Ok(observation)
+    Ok(check)
 }
 
 async fn names_of(side: &Session, sql: &str) -> Result<Vec<String>, String> {
@@ -181,6 +216,89 @@ async fn row_count(side: &Session, table: &str) -> Result<i64, String> {
     );
     let rows = side.rows(&sql).await?;
     Ok(rows.first().map(|r| r.get(0)).unwrap_or(0))
+}
+
+/// Puts tables with a key that blue's publication lacks into it, and has green's subscription
+/// pick up the published tables it does not follow yet (their rows are copied). Logged as DDL.
+async fn follow_new_tables(
+    blue: &Session,
+    green: &Session,
+    names: &Names,
+    observation: &mut Observation,
+) -> Result<(), String> {
+    let added = ddl::publish_missing(blue, &names.publication).await?;
+    let missing =
+        ddl::missing_on_green(blue, green, &names.publication, &names.subscription).await?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    ddl::refresh(green, &names.subscription).await.map_err(|e| {
+        format!(
+            "new tables on blue ({}) cannot be replicated: {e}; create them on green as on blue, \
+             then replication picks them up",
+            missing.join(", ")
+        )
+    })?;
+    let _ = added;
+    observation.ddl.push(DdlChange {
+        at: observation.at,
+        statement: format!(
+            "new tables replicated to green, rows copied: {}",
+            missing.join(", ")
+        ),
+        in_flight: false,
+    });
+    Ok(())
+}
+
+/// The first DDL green could not apply, with what to do, if any.
+async fn ddl_failed(green: &Session) -> Option<String> {
+    let failed = ddl::failures(green).await.ok()?;
+    let first = failed.first()?;
+    Some(format!(
+        "DDL from blue failed on green: `{}` ({}, as {}): {}; apply it on green by hand in a \
+         form green accepts (replication waits for it if later rows need it), then `DELETE FROM \
+         {} WHERE id = {}` on green",
+        first.statement.chars().take(200).collect::<String>(),
+        first.command_tag,
+        first.role,
+        first.error,
+        ddl::FAILED_TABLE,
+        first.id
+    ))
+}
+
+/// Why the subscription stopped applying, and what to do, as far as green can tell.
+async fn broken_because(blue: &Session, green: &Session, names: &Names) -> String {
+    if let Ok(pending) = ddl::pending(blue, green).await
+        && let Some(first) = pending.first()
+    {
+        return format!(
+            "green stopped applying at DDL from blue: `{}` ({}{}): apply it on green by hand, \
+             then replication carries on by itself; or roll back with `lockstep run rollback`",
+            first.statement.chars().take(200).collect::<String>(),
+            first.command_tag,
+            first
+                .reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+    }
+    let errors = green
+        .text(&format!(
+            "SELECT COALESCE(sum(apply_error_count + sync_error_count), 0)::text
+             FROM pg_stat_subscription_stats WHERE subname = {}",
+            literal(&names.subscription)
+        ))
+        .await
+        .unwrap_or_else(|_| "?".into());
+    format!(
+        "the subscription {} on green stopped applying ({errors} errors so far; green's server \
+         log names the statement): mend green so it can apply it and replication carries on by \
+         itself, or roll back with `lockstep run rollback`",
+        names.subscription
+    )
 }
 
 async fn subscription_health(green: &Session, names: &Names) -> Result<SubscriptionHealth, String> {

@@ -103,20 +103,6 @@ pub async fn copy_schema(
     Ok(())
 }
 
-/// Permanent tables of blue (not partitions: their root carries them) with a primary key or
-/// a replica identity, quoted: what the publication lists. A table created later without
-/// either is left out, so the application's UPDATE and DELETE on it never fail on blue.
-const PUBLISHABLE: &str = "
-SELECT format('%I.%I', n.nspname, c.relname)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND NOT c.relispartition
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
-  AND (EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
-       OR c.relreplident = 'f'
-       OR (c.relreplident = 'i'
-           AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)))
-ORDER BY 1";
-
 /// Creates the publication on blue unless it exists: every table with a key, by name (never
 /// `FOR ALL TABLES`, which makes UPDATE and DELETE fail on a new table without a key).
 pub async fn publish(blue: &Session, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
@@ -127,12 +113,9 @@ pub async fn publish(blue: &Session, names: &Names, log: &mut Vec<String>) -> Re
         ))
         .await?;
     if exists == "0" {
-        let tables: Vec<String> = blue
-            .rows(PUBLISHABLE)
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        // Permanent tables with a key, by name: a table created later without one is left out,
+        // so the application's UPDATE and DELETE on it never fail on blue.
+        let tables = super::ddl::tables_to_publish(blue).await?;
         blue.execute(&format!(
             "CREATE PUBLICATION {} FOR TABLE {}",
             ident(&names.publication),

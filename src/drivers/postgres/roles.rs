@@ -63,7 +63,7 @@ pub async fn copy(
             continue;
         }
         let create = statement.starts_with("CREATE ROLE ");
-        if create && existing.iter().any(|r| *r == role) {
+        if create && existing.contains(&role) {
             continue;
         }
         if let Err(e) = green.client.batch_execute(&statement).await {

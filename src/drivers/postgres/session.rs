@@ -14,12 +14,18 @@ pub struct Session {
 }
 
 /// Connects to `dsn`; the connection runs on its own task until the client is dropped.
-/// lockstep's own sessions are writable even where B5 fenced blue's database read-only.
+/// lockstep's own sessions are writable even where B5 fenced blue's database read-only, and
+/// their DDL is not captured for green.
 pub async fn connect(dsn: &Dsn, side: &'static str) -> Result<Session, String> {
     let mut config = dsn.config()?;
+    // Its own DDL is not captured for green (B4's DDL capture, [`super::ddl`]).
+    let own = format!(
+        "-c default_transaction_read_only=off -c {}=off",
+        super::ddl::CAPTURE_SETTING
+    );
     let options = match config.get_options() {
-        Some(given) => format!("{given} -c default_transaction_read_only=off"),
-        None => "-c default_transaction_read_only=off".to_string(),
+        Some(given) => format!("{given} {own}"),
+        None => own,
     };
     config.options(&options);
     let (client, connection) = config.connect(NoTls).await.map_err(|e| {

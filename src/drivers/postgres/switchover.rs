@@ -137,7 +137,8 @@ pub async fn run(
     ));
     let ready = async {
         super::parity::before_park(&blue, &green, plan.unlogged, log).await?;
-        guardrails(&blue, &green, names, plan, log).await
+        guardrails(&blue, &green, names, plan, log).await?;
+        fresh_data_check(&blue, &green, names, log).await
     };
     if let Err(e) = ready.await {
         proxy.resume();
@@ -421,6 +422,35 @@ async fn guardrails(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The data check again, just before the park (the last B4 one may be minutes old): a lasting
+/// difference stops the switchover before anything is fenced.
+async fn fresh_data_check(
+    blue: &Session,
+    green: &Session,
+    names: &Names,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let check = super::observe::data_check(
+        blue,
+        green,
+        names,
+        crate::model::run::SubscriptionHealth::Streaming,
+        false,
+    )
+    .await?;
+    if !check.lasting.is_empty() {
+        return Err(format!("data differs: {}", check.lasting.join("; ")));
+    }
+    log.push(format!(
+        "data check refreshed before the park in {} ms: no lasting difference ({} tables \
+         catching up)",
+        started.elapsed().as_millis(),
+        check.catching_up.len()
+    ));
+    Ok(())
 }
 
 /// After the flip: waits for green to confirm it flushed past blue's last WAL position, so

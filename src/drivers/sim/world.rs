@@ -252,6 +252,7 @@ pub(super) fn observe(run: &RunSpec, now: DateTime<Utc>) -> Observation {
             Vec::new()
         },
         lasting_differences: Vec::new(),
+        action_needed: None,
     }
 }
 

@@ -320,17 +320,18 @@ impl State {
     }
 }
 
-/// B8: what makes a replicating run roll back by itself: green lost, a broken subscription
-/// (DDL can break it), or lag that never came under its threshold within the catch-up limit.
+/// B8: what makes a replicating run roll back by itself: green lost, or lag that never came
+/// under its threshold within the catch-up limit. A broken subscription (DDL green could not
+/// apply, say) does not: the run waits in B4 with the action needed (B4), since an operator
+/// can often mend it, and a rollback throws green away.
 fn replication_failed(run: &Run, o: &Observation) -> Option<String> {
     match o.subscription {
         SubscriptionHealth::Unreachable => {
             return Some("green lost: its subscription is unreachable".into());
         }
-        SubscriptionHealth::Broken => {
-            return Some("replication broke: the subscription on green stopped applying".into());
-        }
-        SubscriptionHealth::Streaming | SubscriptionHealth::Syncing => {}
+        SubscriptionHealth::Broken
+        | SubscriptionHealth::Streaming
+        | SubscriptionHealth::Syncing => {}
     }
     let started = run.current_record()?.started_at;
     if o.at - started < chrono::Duration::seconds(super::LAG_CATCH_UP_LIMIT_S) {

@@ -93,6 +93,7 @@ fn play(w: &mut World, id: &str, s: &Step) {
                     backlog_rows: None,
                     row_count_mismatches: Vec::new(),
                     lasting_differences: Vec::new(),
+                    action_needed: None,
                 },
             }
         }

@@ -218,10 +218,7 @@ pub fn parity(inventory: Option<&Inventory>, choices: &[Choice]) -> Guardrail {
         None => Guardrail {
             name: "parity".into(),
             ok: true,
-            detail: format!(
-                "parity: {} inventory items carried or chosen",
-                inventory.items.len()
-            ),
+            detail: format!("parity: {} items carried", inventory.items.len()),
         },
         Some(first) => {
             let names: Vec<&str> = waiting
@@ -233,23 +230,20 @@ pub fn parity(inventory: Option<&Inventory>, choices: &[Choice]) -> Guardrail {
                 name: "parity".into(),
                 ok: false,
                 detail: format!(
-                    "{} {} would be lost: {}",
-                    names.len(),
+                    "parity: {} ({}) would be lost: {}",
+                    names.join(", "),
                     first.kind.label(),
-                    choose_hint(first.kind, &names)
+                    choose_hint(first.kind)
                 ),
             }
         }
     }
 }
 
-fn choose_hint(kind: ItemKind, names: &[&str]) -> String {
+fn choose_hint(kind: ItemKind) -> &'static str {
     match kind {
-        ItemKind::UnloggedTable => format!(
-            "{} (choose: run choose RUN --unlogged copy|empty)",
-            names.join(", ")
-        ),
-        _ => names.join(", "),
+        ItemKind::UnloggedTable => "choose with `lockstep run choose RUN --unlogged copy|empty`",
+        _ => "B1 refuses it",
     }
 }
 

@@ -14,6 +14,8 @@ mod view;
 #[cfg(test)]
 mod invariant_tests;
 #[cfg(test)]
+mod parity_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;
@@ -393,9 +395,24 @@ impl Run {
         self.latest.as_ref().map(Observation::max_lag)
     }
 
+    /// B4: what an operator must do before replication can go on, if anything.
+    #[must_use]
+    pub fn action_needed(&self) -> Option<&str> {
+        if self.phase != RunPhase::Replicating
+            || self.status.is_finished()
+            || self.rollback.is_some()
+        {
+            return None;
+        }
+        self.latest.as_ref()?.action_needed.as_deref()
+    }
+
     /// What the run waits on an operator for, in words, if anything.
     #[must_use]
     pub fn waiting_on_operator(&self) -> Option<String> {
+        if let Some(action) = self.action_needed() {
+            return Some(format!("action needed: {action}"));
+        }
         match self.status {
             RunStatus::WaitingForOperator => Some(format!(
                 "{} ready · guardrails {n}/{n} ✓",

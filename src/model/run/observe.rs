@@ -87,6 +87,10 @@ pub struct Observation {
     /// table that is not replicated, or whose columns differ): each blocks the switchover.
     #[serde(default)]
     pub lasting_differences: Vec<String>,
+    /// What an operator must do before replication can go on (a DDL statement green could not
+    /// apply, a stopped subscription), with the statement and what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_needed: Option<String>,
 }
 
 impl Observation {

@@ -82,6 +82,7 @@ fn observation(w: &World, lag: u64) -> Observation {
         backlog_rows: None,
         row_count_mismatches: Vec::new(),
         lasting_differences: Vec::new(),
+        action_needed: None,
     }
 }
 

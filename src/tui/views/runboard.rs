@@ -103,7 +103,13 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
     let [ddl, guards] =
         Layout::horizontal([Constraint::Percentage(45), Constraint::Min(10)]).areas(bottom);
     panel(frame, app, "DDL changes", ddl_lines(app, run), ddl);
-    panel(frame, app, "Guardrails", guardrail_lines(app, run), guards);
+    let title = match run.latest.as_ref() {
+        Some(o) if run.phase <= RunPhase::Switchover && !run.status.is_finished() => {
+            format!("Guardrails · checked {} ago", format_span(now - o.at))
+        }
+        _ => "Guardrails".to_string(),
+    };
+    panel(frame, app, &title, guardrail_lines(app, run), guards);
 }
 
 fn title_line<'a>(app: &App, run: &'a Run, now: DateTime<Utc>) -> Line<'a> {
@@ -144,7 +150,9 @@ fn status_style(app: &App, run: &Run) -> Style {
         RunStatus::Completed => t.fg(t.ok),
         RunStatus::RolledBack | RunStatus::Failed => t.fg(t.danger),
         RunStatus::WaitingForOperator => t.fg(t.warn),
-        RunStatus::Active if run.rollback.is_some() => t.fg(t.danger),
+        RunStatus::Active if run.rollback.is_some() || run.action_needed().is_some() => {
+            t.fg(t.danger)
+        }
         RunStatus::Active => t.fg(t.accent),
     }
 }
@@ -170,6 +178,7 @@ fn phase_lines<'a>(app: &App, run: &'a Run) -> Vec<Line<'a>> {
         _ => format!("attempt {}", run.attempt()),
     };
     let status = match (&run.rollback, run.status) {
+        _ if run.action_needed().is_some() => "action needed: see run get".to_string(),
         (Some(why), RunStatus::Active) => why.clone(),
         (_, RunStatus::WaitingForOperator) => "ready: s switches over".to_string(),
         (Some(_), RunStatus::Failed) => "rollback failed: r retries".to_string(),
@@ -311,10 +320,15 @@ fn inventory_lines<'a>(app: &App, run: &'a Run, width: u16) -> Vec<Line<'a>> {
         .iter()
         .any(|i| i.treatment != Treatment::Carry && choice_for(&run.choices, i.kind).is_none());
     if waiting {
-        lines.push(Line::styled(
-            crate::tui::fmt::fit(" choose: run choose RUN --unlogged copy|empty", w + 3),
-            t.fg(t.warn),
-        ));
+        for hint in [
+            format!(" choose: run choose {}", run.run_id),
+            "   --unlogged copy|empty".to_string(),
+        ] {
+            lines.push(Line::styled(
+                crate::tui::fmt::fit(&hint, w + 3),
+                t.fg(t.warn),
+            ));
+        }
     }
     lines
 }
