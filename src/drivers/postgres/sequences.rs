@@ -15,6 +15,7 @@ pub async fn sync_sequences(blue: &Session, green: &Session) -> Result<Vec<Strin
             "SELECT format('%I.%I', schemaname, sequencename), last_value
              FROM pg_sequences
              WHERE schemaname NOT IN ('pg_catalog', 'information_schema')
+               AND sequencename NOT LIKE 'lockstep\\_%'
              ORDER BY 1",
         )
         .await?;

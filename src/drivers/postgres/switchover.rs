@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::databases::Pair;
 use super::dsn::Dsn;
 use super::fence;
+use super::others;
 use super::provision::Names;
 use super::proxy::{Credentials, ProxyHandle, Upstream};
 use super::sequences;
@@ -74,6 +76,7 @@ struct Sides<'a> {
     run_id: &'a str,
     database: &'a str,
     plan: &'a Plan,
+    others: &'a [others::Other],
 }
 
 /// The endpoint's upstream for `dsn`: its host and port, with its user and password as the
@@ -98,9 +101,11 @@ pub fn upstream_for(dsn: &Dsn) -> Result<Upstream, String> {
 }
 
 /// Runs the switchover from `blue_dsn` to `green_dsn` through `proxy`.
+#[allow(clippy::too_many_arguments)] // the two sides, the endpoint, the run and its databases
 pub async fn run(
     blue_dsn: &Dsn,
     green_dsn: &Dsn,
+    pairs: &[Pair],
     proxy: &ProxyHandle,
     names: &Names,
     run_id: &str,
@@ -116,9 +121,10 @@ pub async fn run(
     let sides = async {
         let blue = session::connect(blue_dsn, "blue").await?;
         let green = session::connect(green_dsn, "green").await?;
-        Ok::<_, String>((blue, green, upstream_for(green_dsn)?))
+        let others = others::open(pairs).await?;
+        Ok::<_, String>((blue, green, upstream_for(green_dsn)?, others))
     };
-    let (blue, green, green_up) = match sides.await {
+    let (blue, green, green_up, others) = match sides.await {
         Ok(sides) => sides,
         Err(e) => return not_started(e),
     };
@@ -138,7 +144,8 @@ pub async fn run(
     let ready = async {
         super::parity::before_park(&blue, &green, plan.unlogged, log).await?;
         guardrails(&blue, &green, names, plan, log).await?;
-        fresh_data_check(&blue, &green, names, log).await
+        fresh_data_check(&blue, &green, names, log).await?;
+        others::ready(&others, plan, log).await
     };
     if let Err(e) = ready.await {
         proxy.resume();
@@ -160,6 +167,7 @@ pub async fn run(
         run_id,
         database: &database,
         plan,
+        others: &others,
     };
     let critical = critical(&sides, green_up, &mut progress, log);
     let reason = match tokio::time::timeout_at(deadline, critical).await {
@@ -183,7 +191,15 @@ pub async fn run(
     if let Some(line) = progress.flipped.take() {
         log.push(line);
     }
-    let undone = revert(blue_dsn, proxy, blue_up, &progress, log).await;
+    let mut undone = revert(blue_dsn, proxy, blue_up, &progress, log).await;
+    if progress.fenced.is_some() {
+        let failed = others::unfence(pairs).await;
+        if !failed.is_empty() {
+            undone = Err(failed.join("; "));
+        } else if !pairs.iter().all(|p| p.main) {
+            log.push("revert: the other databases unfenced, writable again".into());
+        }
+    }
     let downtime = ms(parked_at.elapsed());
     // A fresh session: the timeout may have left the old one waiting on green.
     let restore = async {
@@ -251,11 +267,18 @@ async fn steps_2_to_5(sides: &Sides<'_>, log: &mut Vec<String>) -> Result<(), St
         run_id,
         database,
         plan,
+        others,
     } = *sides;
     let started = Instant::now();
     let fencing = async {
         let ports = proxy.upstream_ports();
-        let terminated = fence::fence(blue, database, &ports).await;
+        let mut terminated = fence::fence(blue, database, &ports).await;
+        if let Ok(done) = &mut terminated {
+            match others::fence_all(others, &ports).await {
+                Ok(more) => done.extend(more),
+                Err(e) => terminated = Err(e),
+            }
+        }
         (terminated, started.elapsed())
     };
     let (drain, (terminated, fenced_after)) = tokio::join!(proxy.wait_idle(plan.grace), fencing);
@@ -296,6 +319,8 @@ async fn steps_2_to_5(sides: &Sides<'_>, log: &mut Vec<String>) -> Result<(), St
     ));
     log.extend(sequences::describe(&marked.sequences));
     super::parity::while_fenced(blue, green, plan.unlogged, log).await?;
+    let limit = plan.timeout.saturating_sub(started.elapsed());
+    others::carry(others, run_id, plan.unlogged, limit, log).await?;
     log.push(format!(
         "5b what replication does not carry is on green, at {} ms",
         started.elapsed().as_millis()
@@ -354,7 +379,7 @@ async fn revert(
 
 /// Subscription streaming, marker table on both sides, no long write transaction, and the
 /// slot's lag under the threshold (awaited a little, as green catches up).
-async fn guardrails(
+pub(super) async fn guardrails(
     blue: &Session,
     green: &Session,
     names: &Names,
@@ -426,7 +451,7 @@ async fn guardrails(
 
 /// The data check again, just before the park (the last B4 one may be minutes old): a lasting
 /// difference stops the switchover before anything is fenced.
-async fn fresh_data_check(
+pub(super) async fn fresh_data_check(
     blue: &Session,
     green: &Session,
     names: &Names,
