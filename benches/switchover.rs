@@ -44,6 +44,20 @@ CREATE TABLE bench_rows (id bigserial PRIMARY KEY, writer int NOT NULL, n bigint
 CREATE INDEX bench_rows_writer_n ON bench_rows (writer, n);
 INSERT INTO bench_rows (writer, n) SELECT -1, g FROM generate_series(1, 10000) g;";
 
+/// B13 in the run: what the parity variant adds to blue.
+const PARITY_LABEL: &str = "parity";
+const PARITY: &str = "
+CREATE TABLE docs (id int PRIMARY KEY, doc oid);
+INSERT INTO docs SELECT g, lo_from_bytea(0, convert_to(repeat(md5(g::text), 2000), 'UTF8'))
+    FROM generate_series(1, 20) g;
+CREATE UNLOGGED TABLE sessions (id int PRIMARY KEY, token text);
+INSERT INTO sessions SELECT g, md5(g::text) FROM generate_series(1, 1000) g;
+CREATE MATERIALIZED VIEW writers AS SELECT writer, count(*) AS n FROM bench_rows GROUP BY writer;";
+const OTHER_DATABASE: &str = "
+CREATE TABLE daily (id bigserial PRIMARY KEY, amount numeric);
+INSERT INTO daily (amount) SELECT g FROM generate_series(1, 5000) g;
+SELECT lo_from_bytea(0, convert_to(repeat('report', 5000), 'UTF8'));";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Workload {
     LongLived,
@@ -129,8 +143,11 @@ async fn bench() {
             continue;
         }
         println!("\n== {}", workload.name());
-        let ours = endpoint_run(workload).await;
+        let ours = endpoint_run(workload, false).await;
         print_figures("lockstep endpoint", &ours);
+        // The same switch with what logical replication does not carry in the run (B13).
+        let whole = endpoint_run(workload, true).await;
+        print_figures(&format!("lockstep endpoint + {}", PARITY_LABEL), &whole);
         let Some(pgbouncer) = &pgbouncer else {
             continue;
         };
@@ -180,6 +197,7 @@ async fn replicated(
     blue: &Cluster,
     green: &Cluster,
     run_id: &str,
+    parity: bool,
     adjust: impl FnOnce(&mut lockstep::drivers::postgres::PgTarget),
 ) -> (Dsn, pg_run::Rig) {
     pg::create_db(blue, "shop").await;
@@ -190,13 +208,31 @@ async fn replicated(
         .batch_execute(SCHEMA)
         .await
         .expect("blue schema");
+    if parity {
+        pg::connect(blue, "shop")
+            .await
+            .batch_execute(PARITY)
+            .await
+            .expect("large objects, unlogged table, materialized view");
+        for db in ["reports", "audit"] {
+            pg::create_db(blue, db).await;
+            pg::connect(blue, db)
+                .await
+                .batch_execute(OTHER_DATABASE)
+                .await
+                .expect("another database");
+        }
+    }
     let password = pg::dsn(blue, "shop").password().expect("a password");
     let green_dsn = Dsn::parse(&format!(
         "host=127.0.0.1 port={} user={SUPERUSER} password={password} dbname=shop",
         green.port()
     ))
     .expect("green DSN");
-    let rig = pg_run::Rig::with(pg::dsn(blue, "shop"), green_dsn.clone(), run_id, adjust);
+    let mut rig = pg_run::Rig::with(pg::dsn(blue, "shop"), green_dsn.clone(), run_id, adjust);
+    if parity {
+        rig.spec.choices = vec![lockstep::model::run::ChoiceValue::Copy];
+    }
     for action in [
         RunAction::Prerequisites,
         RunAction::Provision,
@@ -222,7 +258,7 @@ async fn replicated(
 }
 
 /// The switch through lockstep's endpoint: B5 of the postgres driver.
-async fn endpoint_run(workload: Workload) -> Figures {
+async fn endpoint_run(workload: Workload, parity: bool) -> Figures {
     let (blue, green) = (pg::blue(), pg::green());
     let blue_dsn = pg::dsn(&blue, "shop");
     let proxy = Arc::new(
@@ -235,10 +271,18 @@ async fn endpoint_run(workload: Workload) -> Figures {
         .expect("the endpoint starts"),
     );
     let endpoint = Arc::clone(&proxy);
-    let (green_dsn, rig) = replicated(&blue, &green, "bench-endpoint", move |target| {
+    let (green_dsn, rig) = replicated(&blue, &green, "bench-endpoint", parity, move |target| {
         target.endpoint = Some(endpoint);
     })
     .await;
+    if parity {
+        // Large objects change just before the switch: B5 copies them.
+        pg::connect(&blue, "shop")
+            .await
+            .batch_execute("SELECT lo_put(doc, 0, '\\xffff'::bytea) FROM docs WHERE id <= 5")
+            .await
+            .expect("large objects change");
+    }
     let through = pg::via(proxy.local_addr(), &blue, "shop");
     let stop = Arc::new(AtomicBool::new(false));
     let clients = start_load(&through, workload, &stop);
@@ -274,7 +318,7 @@ async fn endpoint_run(workload: Workload) -> Figures {
 /// lag, copy sequences, point it at green, RELOAD, RESUME.
 async fn pgbouncer_run(workload: Workload, binary: &Path) -> Figures {
     let (blue, green) = (pg::blue(), pg::green());
-    let (green_dsn, rig) = replicated(&blue, &green, "bench-pgbouncer", |_| {}).await;
+    let (green_dsn, rig) = replicated(&blue, &green, "bench-pgbouncer", false, |_| {}).await;
     let password = pg::dsn(&blue, "shop").password().expect("a password");
     let bouncer = PgBouncer::start(binary, blue.port(), &password);
     let through = Dsn::parse(&format!(

@@ -199,3 +199,123 @@ async fn switchover_through_serve_moves_clients_to_17_and_the_board_shows_downti
     assert!(!history.contains(&password), "no password in the history");
     drop(server);
 }
+
+/// B8: `run rollback` during a B2 whose initial copy cannot finish (green runs no table sync
+/// worker) stops the run at once: the copy is abandoned, the rollback runs, green is emptied.
+/// Without that, the rollback waited for B2's 10-minute sync limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_during_a_stuck_initial_copy_stops_the_run_at_once() {
+    let (blue, green) = (pg::blue(), pg::green());
+    pg::create_db(&blue, "pay").await;
+    pg::create_db(&green, "pay").await;
+    let admin = pg::connect(&green, "postgres").await;
+    for sql in [
+        "ALTER SYSTEM SET max_sync_workers_per_subscription = 0",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin
+            .batch_execute(sql)
+            .await
+            .expect("green copies nothing");
+    }
+    pg::connect(&blue, "pay")
+        .await
+        .batch_execute(SCHEMA)
+        .await
+        .expect("blue schema");
+    // The system clock: `serve` lets the driver act every second by itself.
+    let db = cli::Db::system();
+    db.ok(&["project", "create", "pay-prod"]);
+    db.ok(&[
+        "service",
+        "create",
+        "--project",
+        "pay-prod",
+        "--type",
+        "pg",
+        "--version",
+        "15.8",
+        "payments",
+    ]);
+    db.ok(&["release", "publish", "--type", "pg", "17.2"]);
+    let endpoint = format!("127.0.0.1:{}", free_port());
+    db.ok(&[
+        "pg",
+        "register",
+        "--project",
+        "pay-prod",
+        "payments",
+        "--blue",
+        pg::dsn(&blue, "pay").expose(),
+        "--green",
+        pg::dsn(&green, "pay").expose(),
+        "--endpoint",
+        &endpoint,
+    ]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServeProcess::start(db.path(), &tokens_file(dir.path()), free_port());
+    let url = server.url();
+    let started = remote_json(
+        &url,
+        &[
+            "run",
+            "start",
+            "--project",
+            "pay-prod",
+            "payments",
+            "--target-version",
+            "17",
+        ],
+    );
+    let id = started["events"][0]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_string();
+    let mut run = remote_json(&url, &["run", "get", &id]);
+    for _ in 0..60 {
+        if run["phase"] == "provisioning" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        run = remote_json(&url, &["run", "get", &id]);
+    }
+    assert_eq!(run["phase"], "provisioning", "{run:#}");
+    // B2 waits on the initial copy that green will never make.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let asked = std::time::Instant::now();
+    let r = remote(&url, &["run", "rollback", &id]);
+    assert_eq!(r.code, 0, "{r:?}");
+    eprintln!(
+        "run rollback answered after {:?}: {}",
+        asked.elapsed(),
+        r.stdout
+    );
+    for _ in 0..60 {
+        run = remote_json(&url, &["run", "get", &id]);
+        if run["status"] == "rolled_back" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(run["status"], "rolled_back", "{run:#}");
+    eprintln!(
+        "rolled back {:?} after the rollback was asked for",
+        asked.elapsed()
+    );
+    let green_db = pg::connect(&green, "pay").await;
+    assert_eq!(
+        pg::count(&green_db, "SELECT count(*) FROM pg_subscription").await,
+        0,
+        "no subscription left on green"
+    );
+    assert_eq!(
+        pg::count(
+            &green_db,
+            "SELECT count(*) FROM pg_class WHERE relname = 'payments'"
+        )
+        .await,
+        0,
+        "green emptied"
+    );
+    drop(server);
+}

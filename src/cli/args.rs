@@ -361,7 +361,7 @@ pub enum RunCmd {
         /// Unlogged tables: `copy` their rows while clients are parked, or start them `empty`.
         #[arg(long, value_name = "copy|empty")]
         unlogged: crate::model::run::ChoiceValue,
-        /// Why (recorded with the choice).
+        /// Why (required: recorded with the choice).
         #[arg(long)]
         comment: Option<String>,
     },

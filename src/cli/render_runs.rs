@@ -176,6 +176,18 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
             println!("  {}  {}{flight}", d.at.format("%H:%M"), d.statement);
         }
     }
+    if let Some(b5) = r
+        .phases
+        .iter()
+        .rev()
+        .find(|p| p.phase == RunPhase::Switchover && p.outcome.is_some())
+        .filter(|b5| r.current_record() != Some(*b5) || r.status == RunStatus::Completed)
+    {
+        println!("\n{} log (attempt {})", b5.phase, b5.attempt);
+        for line in &b5.log {
+            println!("  {line}");
+        }
+    }
     if let Some(p) = r.current_record()
         && !p.log.is_empty()
         && r.status != RunStatus::Completed

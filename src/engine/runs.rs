@@ -11,7 +11,7 @@ use std::io::Write as _;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::drivers::{Driver, DriverError};
-use crate::model::run::{DriverRequest, RequestKind, RunSpec};
+use crate::model::run::{DriverRequest, RequestKind, RunAction, RunSpec};
 use crate::model::{Command, Event, SYSTEM_ACTOR};
 
 use super::local::{AdvanceTarget, Request};
@@ -72,6 +72,9 @@ fn failpoint(stage: &str, key: &str) {
     }
 }
 
+/// How often a long driver action looks whether its run still wants it.
+const SUPERSEDED_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// How often a long-lived process (`lockstep serve`) lets drivers act for waiting runs.
 const DRIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -101,7 +104,14 @@ impl LocalEngine {
         let mut events: Vec<Event> = Vec::new();
         let mut stuck = Vec::new();
         for (spec, request) in work {
-            match perform(self.driver.as_ref(), &spec, &request, now).await {
+            let Some(answer) = self.perform_unless_superseded(&spec, &request, now).await? else {
+                stuck.push(format!(
+                    "run {}: {} abandoned, the run no longer wants it (rolled back)",
+                    spec.run_id, request.key
+                ));
+                continue;
+            };
+            match answer {
                 Ok(command) => {
                     let receipt = self.execute_system(command).await?;
                     events.extend(receipt.events);
@@ -113,6 +123,46 @@ impl LocalEngine {
             events,
             notice: (!stuck.is_empty()).then(|| stuck.join("; ")),
         })
+    }
+
+    /// Performs `request`, but drops it as soon as the run no longer waits for it (B8: a
+    /// rollback asked for during a long B2 or B3 takes over at once instead of waiting for the
+    /// initial copy). A switchover, cleanup or rollback is never dropped: each runs to its end.
+    async fn perform_unless_superseded(
+        &self,
+        spec: &RunSpec,
+        request: &DriverRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Result<Command, DriverError>>, EngineError> {
+        let droppable = matches!(
+            request.request,
+            RequestKind::Observe
+                | RequestKind::Act(RunAction::Provision | RunAction::VacuumAnalyze)
+        );
+        let act = perform(self.driver.as_ref(), spec, request, now);
+        if !droppable {
+            return Ok(Some(act.await));
+        }
+        tokio::pin!(act);
+        loop {
+            tokio::select! {
+                answer = &mut act => return Ok(Some(answer)),
+                () = tokio::time::sleep(SUPERSEDED_POLL) => {
+                    let (_, work) = self.ask(|reply| Request::DriverWork { reply }).await?;
+                    let wanted = work
+                        .iter()
+                        .any(|(s, r)| s.run_id == spec.run_id && r.key == request.key);
+                    if !wanted {
+                        tracing::warn!(
+                            run = %spec.run_id,
+                            "{} abandoned: the run no longer wants it (rolled back)",
+                            request.key
+                        );
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 
     async fn execute_system(&self, command: Command) -> Result<Receipt, EngineError> {

@@ -81,7 +81,12 @@ async fn roles(blue: &Session, inv: &mut Inventory) -> Result<(), String> {
     let superuser = blue
         .text("SELECT rolsuper::text FROM pg_roles WHERE rolname = current_user")
         .await?;
-    let name = format!("{count} roles, {members} memberships");
+    let plural = |n: i64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let name = format!(
+        "{}, {}",
+        plural(count, "role"),
+        plural(members, "membership")
+    );
     if superuser == "true" {
         inv.push(
             ItemKind::Roles,

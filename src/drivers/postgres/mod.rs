@@ -126,7 +126,7 @@ impl PostgresDriver {
                 log.push("no extension was disabled in B1: nothing to re-enable".into());
                 Ok(())
             }
-            RunAction::Cleanup => phases::cleanup(target, &names, &mut log).await,
+            RunAction::Cleanup => phases::finish(target, &names, &mut log).await,
             RunAction::Rollback => phases::rollback(target, &names, &mut log).await,
         };
         let scrub = |text: &str| target.green.scrub(&target.blue.scrub(text));

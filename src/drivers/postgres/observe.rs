@@ -18,7 +18,7 @@ SELECT format('%s.%s', n.nspname, c.relname),
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND c.relname NOT LIKE 'lockstep_ddl_%'
+WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND c.relname NOT LIKE 'lockstep\\_%'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'
 GROUP BY 1 ORDER BY 1";
 
@@ -82,6 +82,7 @@ pub async fn observe(
     if let Err(e) = follow_new_tables(blue, &green, names, &mut observation).await {
         observation.action_needed = Some(e);
     }
+    observation.ddl.extend(carried_ddl(blue, &green).await);
     if let Some(failed) = ddl_failed(&green).await {
         observation.action_needed = Some(failed);
     } else if health == SubscriptionHealth::Broken {
@@ -249,6 +250,43 @@ async fn follow_new_tables(
         in_flight: false,
     });
     Ok(())
+}
+
+/// The DDL captured on blue: applied on green (done), or still on its way (in flight: the
+/// `ddl` guardrail waits for it). Both keep blue's statement and time, so the run's DDL list
+/// shows each statement once and sees it land.
+async fn carried_ddl(blue: &Session, green: &Session) -> Vec<DdlChange> {
+    let sql = format!(
+        "SELECT (extract(epoch FROM at) * 1000)::bigint, command_tag, statement, id
+         FROM {} ORDER BY id",
+        ddl::QUEUE_TABLE
+    );
+    let entry = |row: &tokio_postgres::Row, in_flight: bool| {
+        let ms: i64 = row.get(0);
+        let (tag, statement): (String, String) = (row.get(1), row.get(2));
+        DdlChange {
+            at: DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default(),
+            statement: blue.scrub(&format!(
+                "{tag}: {}",
+                statement.split_whitespace().collect::<Vec<_>>().join(" ")
+            )),
+            in_flight,
+        }
+    };
+    let Ok(applied) = green.rows(&sql).await else {
+        return Vec::new();
+    };
+    let last: i64 = applied.last().map_or(0, |r| r.get(3));
+    let mut out: Vec<DdlChange> = applied.iter().map(|r| entry(r, false)).collect();
+    let waiting = format!(
+        "SELECT (extract(epoch FROM at) * 1000)::bigint, command_tag, statement, id
+         FROM {} WHERE id > {last} ORDER BY id",
+        ddl::QUEUE_TABLE
+    );
+    if let Ok(rows) = blue.rows(&waiting).await {
+        out.extend(rows.iter().map(|r| entry(r, true)));
+    }
+    out
 }
 
 /// The first DDL green could not apply, with what to do, if any.

@@ -91,7 +91,7 @@ pub async fn carry(
             .await
             .map_err(|e| named(&o.pair, e))?;
         log.push(format!(
-            "{db}: 4 marker seen on green and 5 {} sequences set there, at {} ms",
+            "{db}: 4 marker seen on green; 5 sequences set there from blue: {}, at {} ms",
             marked.sequences.iter().filter(|(_, v)| v.is_some()).count(),
             started.elapsed().as_millis()
         ));

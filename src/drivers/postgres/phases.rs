@@ -140,6 +140,33 @@ async fn cleanup_one(pair: &Pair, log: &mut Vec<String>) -> Result<(), String> {
     fence::drop_marker_table(&blue).await
 }
 
+/// B7 after a switchover: the replication objects go, green's databases are the service's
+/// now (the run's claim on them is released), and the old blue stays fenced, said in the log.
+pub(super) async fn finish(
+    target: &PgTarget,
+    names: &Names,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    cleanup(target, names, log).await?;
+    let pairs = databases::pairs(&target.blue, &target.green, names).await?;
+    for pair in &pairs {
+        let green = session::connect(&pair.green, "green").await?;
+        green::release(&green).await?;
+    }
+    let dbs: Vec<&str> = pairs.iter().map(|p| p.db.as_str()).collect();
+    log.push(format!(
+        "green's databases ({}) released from the run: they are the service's now",
+        dbs.join(", ")
+    ));
+    log.push(format!(
+        "the old blue stays read-only (default_transaction_read_only=on on {}), so nothing \
+         writes to it by mistake; `ALTER DATABASE … RESET default_transaction_read_only` there \
+         undoes it",
+        dbs.join(", ")
+    ));
+    Ok(())
+}
+
 /// B8: the replication objects go, and each green database is emptied of what the run put
 /// there (only if the run claimed it), so a new run starts from nothing.
 pub(super) async fn rollback(

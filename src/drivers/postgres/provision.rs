@@ -123,7 +123,7 @@ pub async fn publish(blue: &Session, names: &Names, log: &mut Vec<String>) -> Re
         ))
         .await?;
         log.push(format!(
-            "publication {} created on blue for {} tables",
+            "publication {} created on blue for {} tables (lockstep's DDL queue joins them)",
             names.publication,
             tables.len()
         ));

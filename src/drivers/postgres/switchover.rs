@@ -147,7 +147,16 @@ pub async fn run(
         fresh_data_check(&blue, &green, names, log).await?;
         others::ready(&others, plan, log).await
     };
-    if let Err(e) = ready.await {
+    // Bounded by the switchover's timeout too: a lock on green must not hold it for ever.
+    let ready = tokio::time::timeout_at(deadline, ready)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the preparation ran past the switchover's timeout of {} s",
+                plan.timeout.as_secs()
+            ))
+        });
+    if let Err(e) = ready {
         proxy.resume();
         let _ = quick_flush(&green, false).await;
         return not_started(format!("B5 guardrail: {e}"));
@@ -311,10 +320,10 @@ async fn steps_2_to_5(sides: &Sides<'_>, log: &mut Vec<String>) -> Result<(), St
     let took =
         fence::await_marker_and_set(green, run_id, &marked.token, &marked.sequences, limit).await?;
     log.push(format!(
-        "4 marker seen on green and 5 {} sequences set there from blue, {} ms after its \
-         commit, at {} ms",
-        marked.sequences.iter().filter(|(_, v)| v.is_some()).count(),
+        "4 marker seen on green {} ms after its commit; 5 sequences set there from blue: {}, \
+         at {} ms",
         took.as_millis(),
+        marked.sequences.iter().filter(|(_, v)| v.is_some()).count(),
         started.elapsed().as_millis()
     ));
     log.extend(sequences::describe(&marked.sequences));

@@ -201,7 +201,7 @@ pub fn choice_for(choices: &[Choice], kind: ItemKind) -> Option<&Choice> {
 
 /// B13: the `parity` guardrail: red while an item awaits a choice, naming it.
 #[must_use]
-pub fn parity(inventory: Option<&Inventory>, choices: &[Choice]) -> Guardrail {
+pub fn parity(inventory: Option<&Inventory>, choices: &[Choice], run_id: &str) -> Guardrail {
     let Some(inventory) = inventory else {
         return Guardrail {
             name: "parity".into(),
@@ -233,17 +233,19 @@ pub fn parity(inventory: Option<&Inventory>, choices: &[Choice]) -> Guardrail {
                     "parity: {} ({}) would be lost: {}",
                     names.join(", "),
                     first.kind.label(),
-                    choose_hint(first.kind)
+                    choose_hint(first.kind, run_id)
                 ),
             }
         }
     }
 }
 
-fn choose_hint(kind: ItemKind) -> &'static str {
+fn choose_hint(kind: ItemKind, run_id: &str) -> String {
     match kind {
-        ItemKind::UnloggedTable => "choose with `lockstep run choose RUN --unlogged copy|empty`",
-        _ => "B1 refuses it",
+        ItemKind::UnloggedTable => format!(
+            "choose with `lockstep run choose {run_id} --unlogged copy|empty --comment \"why\"`"
+        ),
+        _ => "B1 refuses it".into(),
     }
 }
 
@@ -266,7 +268,7 @@ mod tests {
     #[test]
     fn b13_an_unlogged_table_keeps_parity_red_until_a_choice_names_it() {
         let inv = with_unlogged();
-        let red = parity(Some(&inv), &[]);
+        let red = parity(Some(&inv), &[], "7f3a");
         assert!(!red.ok);
         assert!(red.detail.contains("public.sessions"), "{}", red.detail);
         assert!(
@@ -280,7 +282,7 @@ mod tests {
             at: Utc::now(),
             comment: "sessions are rebuilt at login".into(),
         };
-        assert!(parity(Some(&inv), &[chosen]).ok);
+        assert!(parity(Some(&inv), &[chosen], "7f3a").ok);
     }
 
     #[test]
@@ -292,8 +294,8 @@ mod tests {
             Treatment::Carry,
             "copied",
         );
-        assert!(parity(Some(&inv), &[]).ok);
-        assert!(parity(None, &[]).ok);
+        assert!(parity(Some(&inv), &[], "7f3a").ok);
+        assert!(parity(None, &[], "7f3a").ok);
     }
 
     #[test]

@@ -372,7 +372,7 @@ impl Run {
     #[must_use]
     pub fn guardrails(&self) -> Vec<Guardrail> {
         let mut all = observe::guardrails(self.latest.as_ref(), &self.config);
-        all.push(parity(self.inventory.as_ref(), &self.choices));
+        all.push(parity(self.inventory.as_ref(), &self.choices, &self.run_id));
         all
     }
 

@@ -325,6 +325,30 @@ fn act(app: &mut App, op: RunOp) -> Option<Effect> {
         return None;
     };
     let id = run.run_id.clone();
+    let over = |what: &str| {
+        if run.status.is_finished() {
+            Some(format!(
+                "run {id} is {}: there is nothing to {what}",
+                run.status
+            ))
+        } else if what == "roll back" && run.phase.after_switchover() {
+            Some(format!(
+                "B8: run {id} switched over to {}: green serves; a rollback is only possible \
+                 before the switchover",
+                run.config.target_version
+            ))
+        } else {
+            None
+        }
+    };
+    if let Some(why) = match op {
+        RunOp::Switchover => over("switch over"),
+        RunOp::Rollback => over("roll back"),
+        _ => None,
+    } {
+        app.say(Level::Error, why);
+        return None;
+    }
     let confirm = match op {
         RunOp::Switchover if run.phase != RunPhase::Replicating => {
             app.say(
