@@ -291,6 +291,12 @@ async fn b13_two_databases_cross_whole_and_every_role_logs_in_after_the_switchov
         .batch_execute("INSERT INTO daily VALUES ('2026-06-01', 5); SELECT nextval('report_no')")
         .await
         .expect("reports written on blue");
+    for _ in 0..200 {
+        if written.load(Ordering::Relaxed) >= 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     writer.await.expect("writer");
     pg::connect(&blue, "app")

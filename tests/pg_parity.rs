@@ -68,7 +68,11 @@ fn green_dsn(blue: &Cluster, green: &Cluster) -> Dsn {
 }
 
 async fn endpoint(blue: &Cluster) -> Arc<ProxyHandle> {
-    let upstream = upstream_for(&pg::dsn(blue, "shop")).expect("blue upstream");
+    endpoint_for(blue, "shop").await
+}
+
+async fn endpoint_for(blue: &Cluster, db: &str) -> Arc<ProxyHandle> {
+    let upstream = upstream_for(&pg::dsn(blue, db)).expect("blue upstream");
     Arc::new(
         ProxyHandle::start("127.0.0.1:0", upstream, Duration::from_secs(60))
             .await
@@ -180,7 +184,17 @@ async fn b13_roles_grants_large_objects_matviews_and_unlogged_rows_cross_with_th
         inv.names(ItemKind::LargeObjects)[0].starts_with("6 large objects"),
         "{inv:#?}"
     );
-    run_through(&rig, &[RunAction::Provision, RunAction::VacuumAnalyze]).await;
+    run_through(&rig, &[RunAction::Provision]).await;
+    let b3 = rig.act(RunAction::VacuumAnalyze).await;
+    assert!(b3.is_success(), "B3: {b3:?}");
+    // B3 tells, before anyone switches over, what the park will spend on large objects.
+    let lo = b3
+        .inventory
+        .as_ref()
+        .and_then(|inv| inv.items.iter().find(|i| i.kind == ItemKind::LargeObjects))
+        .map(|i| i.plan.clone())
+        .unwrap_or_default();
+    assert!(lo.contains("the park compares all 6 again"), "{lo}");
     let blue_db = pg::connect(&blue, "shop").await;
     // The application changes a large object and the table after B3's copy.
     blue_db
@@ -542,4 +556,55 @@ async fn b4_ddl_on_blue_reaches_green_in_order_with_the_data() {
         .batch_execute("INSERT INTO items VALUES (102, 'still', 1)")
         .await
         .expect("blue keeps taking writes");
+}
+
+/// Item 9: the data check B5 starts on is refreshed before the park: a difference that arose
+/// after the last B4 observation stops the switchover before anything is fenced.
+#[tokio::test]
+async fn b5_checks_the_data_again_before_the_park() {
+    let (blue, green) = (pg::blue(), pg::green());
+    pg::create_db(&blue, "shop").await;
+    pg::create_db(&green, "shop").await;
+    pg::same_password(&green, &blue).await;
+    pg::connect(&blue, "shop")
+        .await
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY);
+             INSERT INTO items SELECT generate_series(1, 500)",
+        )
+        .await
+        .expect("schema");
+    let proxy = endpoint_for(&blue, "shop").await;
+    let via = Arc::clone(&proxy);
+    let rig = Rig::with(
+        pg::dsn(&blue, "shop"),
+        green_dsn(&blue, &green),
+        "parity-9",
+        move |t| t.endpoint = Some(via),
+    );
+    run_through(
+        &rig,
+        &[
+            RunAction::Prerequisites,
+            RunAction::Provision,
+            RunAction::VacuumAnalyze,
+        ],
+    )
+    .await;
+    observe_until(&rig, caught_up).await;
+    // After the last observation, green loses rows (a hand edit, a broken apply).
+    pg::connect_dsn(&green_dsn(&blue, &green))
+        .await
+        .batch_execute("DELETE FROM items WHERE id > 400")
+        .await
+        .expect("green edit");
+    let b5 = rig.act(RunAction::Switchover).await;
+    let ActionOutcome::Reverted { reason } = &b5.outcome else {
+        panic!("B5 went ahead on a stale check: {b5:?}");
+    };
+    assert!(
+        reason.contains("public.items: blue 500 rows, green 400")
+            && reason.contains("nothing was fenced"),
+        "{reason}"
+    );
 }

@@ -293,7 +293,7 @@ async fn carried_ddl(blue: &Session, green: &Session) -> Vec<DdlChange> {
 async fn ddl_failed(green: &Session) -> Option<String> {
     let failed = ddl::failures(green).await.ok()?;
     let first = failed.first()?;
-    Some(format!(
+    Some(green.scrub(&format!(
         "DDL from blue failed on green: `{}` ({}, as {}): {}; apply it on green by hand in a \
          form green accepts (replication waits for it if later rows need it), then `DELETE FROM \
          {} WHERE id = {}` on green",
@@ -303,7 +303,7 @@ async fn ddl_failed(green: &Session) -> Option<String> {
         first.error,
         ddl::FAILED_TABLE,
         first.id
-    ))
+    )))
 }
 
 /// Why the subscription stopped applying, and what to do, as far as green can tell.
@@ -311,7 +311,7 @@ async fn broken_because(blue: &Session, green: &Session, names: &Names) -> Strin
     if let Ok(pending) = ddl::pending(blue, green).await
         && let Some(first) = pending.first()
     {
-        return format!(
+        return blue.scrub(&format!(
             "green stopped applying at DDL from blue: `{}` ({}{}): apply it on green by hand, \
              then replication carries on by itself; or roll back with `lockstep run rollback`",
             first.statement.chars().take(200).collect::<String>(),
@@ -321,7 +321,7 @@ async fn broken_because(blue: &Session, green: &Session, names: &Names) -> Strin
                 .as_deref()
                 .map(|r| format!(": {r}"))
                 .unwrap_or_default()
-        );
+        ));
     }
     let errors = green
         .text(&format!(

@@ -75,6 +75,17 @@ pub async fn copy_large_objects(
     Ok(())
 }
 
+/// B3: what the park will spend on large objects: one more comparison now that green has them
+/// all (nothing to copy), timed. `None` when blue has none.
+pub async fn large_object_park_cost(
+    blue: &Session,
+    green: &Session,
+) -> Result<Option<(largeobjects::Synced, std::time::Duration)>, String> {
+    let started = Instant::now();
+    let done = largeobjects::sync(blue, green).await?;
+    Ok((done.on_blue > 0).then(|| (done, started.elapsed())))
+}
+
 /// B5 before the park: materialized views refreshed and large objects brought up to date, so
 /// the park only carries what changed in the last moments.
 pub async fn before_park(

@@ -80,13 +80,18 @@ async fn provision_one(
     provision::wait_for_sync(&green, names, target.sync_limit, log).await
 }
 
+/// What the park will spend on one database's large objects: its label prefix (`db:` or
+/// nothing), how many there are, and how long comparing them all took once copied.
+pub(super) type ParkCost = (String, usize, std::time::Duration);
+
 /// B3: statistics, then what replication does not carry (materialized views, large objects),
-/// in every database.
+/// in every database. Returns what the park will spend on large objects, per database.
 pub(super) async fn post_provision(
     target: &PgTarget,
     names: &Names,
     log: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<Vec<ParkCost>, String> {
+    let mut costs = Vec::new();
     for pair in databases::pairs(&target.blue, &target.green, names).await? {
         let mut lines = Vec::new();
         let done = async {
@@ -95,13 +100,16 @@ pub(super) async fn post_provision(
             provision::vacuum_analyze(&green, &mut lines).await?;
             parity::refresh_matviews(&blue, &green, &mut lines).await?;
             parity::copy_large_objects(&blue, &green, "large objects copied to green", &mut lines)
-                .await
+                .await?;
+            parity::large_object_park_cost(&blue, &green).await
         }
         .await;
         prefixed(&pair, lines, log);
-        done?;
+        if let Some((synced, took)) = done? {
+            costs.push((pair.label(""), synced.on_blue, took));
+        }
     }
-    Ok(())
+    Ok(costs)
 }
 
 /// B7: the replication objects go from every database; green's settings are reset.

@@ -467,12 +467,20 @@ pub(super) async fn fresh_data_check(
     log: &mut Vec<String>,
 ) -> Result<(), String> {
     let started = Instant::now();
+    // At zero lag a difference cannot be green catching up: it blocks (B4's rule).
+    let lag = blue
+        .text(&format!(
+            "SELECT COALESCE((pg_current_wal_lsn() - confirmed_flush_lsn)::bigint, -1)::text
+             FROM pg_replication_slots WHERE slot_name = {}",
+            literal(&names.subscription)
+        ))
+        .await?;
     let check = super::observe::data_check(
         blue,
         green,
         names,
         crate::model::run::SubscriptionHealth::Streaming,
-        false,
+        lag == "0",
     )
     .await?;
     if !check.lasting.is_empty() {
