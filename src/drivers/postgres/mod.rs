@@ -18,6 +18,7 @@ mod phases;
 pub mod prereq;
 pub mod provision;
 pub mod proxy;
+mod ready;
 pub mod roles;
 pub mod sequences;
 pub mod session;

@@ -49,9 +49,8 @@ pub async fn ready(others: &[Other], plan: &Plan, log: &mut Vec<String>) -> Resu
         let mut lines = Vec::new();
         let done = async {
             parity::before_park(&o.blue, &o.green, plan.unlogged, &mut lines).await?;
-            super::switchover::guardrails(&o.blue, &o.green, &o.pair.names, plan, &mut lines)
-                .await?;
-            super::switchover::fresh_data_check(&o.blue, &o.green, &o.pair.names, &mut lines).await
+            super::ready::guardrails(&o.blue, &o.green, &o.pair.names, plan, &mut lines).await?;
+            super::ready::fresh_data_check(&o.blue, &o.green, &o.pair.names, &mut lines).await
         }
         .await;
         log.extend(lines.into_iter().map(|l| format!("{}: {l}", o.pair.db)));
