@@ -48,6 +48,10 @@ CREATE MATERIALIZED VIEW sales.totals AS
 UPDATE sales.orders SET doc = lo_from_bytea(0, convert_to(repeat('invoice ' || id, 300), 'UTF8'))
     WHERE id <= 4;
 RESET ROLE;
+ALTER DATABASE app SET work_mem = '8MB';
+ALTER ROLE reader IN DATABASE app SET statement_timeout = '5s';
+REVOKE CONNECT ON DATABASE app FROM PUBLIC;
+GRANT CONNECT ON DATABASE app TO app_owner, reader;
 CREATE UNLOGGED TABLE public.sessions (id int PRIMARY KEY, token text);
 INSERT INTO public.sessions SELECT g, md5(g::text) FROM generate_series(1, 300) g;";
 
@@ -158,7 +162,12 @@ fn dump(tool: &str, args: &[&str], dsn: &Dsn) -> Vec<String> {
         }
         let line = line.as_str();
         if let Some(header) = line.strip_prefix("-- Name: ") {
-            ours = header.contains("lockstep");
+            // `-- Name: X; Type: …; Owner: …`: lockstep's objects by name, not by owner.
+            ours = header
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .contains("lockstep");
             continue;
         }
         if ours || line.is_empty() || line.starts_with("--") || line.starts_with('\\') {
@@ -326,6 +335,31 @@ async fn b13_two_databases_cross_whole_and_every_role_logs_in_after_the_switchov
             strings(&on_blue, LARGE_OBJECTS).await,
             strings(&on_green, LARGE_OBJECTS).await,
             "{db}: large objects"
+        );
+        // Database-level settings and grants (lockstep's fence on blue and claim on green aside).
+        let settings = |dsn: &Dsn| -> Vec<String> {
+            dump(
+                "pg_dump",
+                &["--create", "--schema-only", "--exclude-schema=*"],
+                dsn,
+            )
+            .into_iter()
+            .filter(|l| {
+                (l.starts_with("ALTER DATABASE") && l.contains(" SET "))
+                    || l.contains(" IN DATABASE ")
+                    || l.contains(" ON DATABASE ")
+            })
+            .filter(|l| !l.contains("default_transaction_read_only") && !l.contains("lockstep."))
+            .collect()
+        };
+        let on_blue_settings = settings(&pg::dsn(&blue, db));
+        if db == "app" {
+            assert_eq!(on_blue_settings.len(), 6, "{on_blue_settings:?}");
+        }
+        assert_eq!(
+            on_blue_settings,
+            settings(&green_dsn(&blue, &green, db)),
+            "{db}: database settings and grants"
         );
         let schema = ["--schema-only", "--no-publications", "--no-subscriptions"];
         assert_eq!(

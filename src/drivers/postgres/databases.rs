@@ -92,7 +92,8 @@ pub async fn holds_data(dsn: &Dsn) -> Result<bool, String> {
     Ok(found == "true")
 }
 
-/// Creates `db` on green as blue has it (owner, encoding, locale, grants), unless it exists.
+/// Creates `db` on green as blue has it (owner, encoding, locale), unless it exists; its
+/// settings and grants follow with [`copy_settings`].
 pub async fn create_on_green(
     blue: &Session,
     green: &Session,
@@ -111,7 +112,7 @@ pub async fn create_on_green(
     let rows = blue
         .rows(&format!(
             "SELECT pg_get_userbyid(datdba)::text, pg_encoding_to_char(encoding)::text,
-                    datcollate::text, datctype::text, COALESCE(datacl::text, '')
+                    datcollate::text, datctype::text
              FROM pg_database WHERE datname = {}",
             literal(db)
         ))
@@ -119,8 +120,8 @@ pub async fn create_on_green(
     let row = rows
         .first()
         .ok_or_else(|| format!("blue has no database {db}"))?;
-    let (owner, encoding, collate, ctype, acl): (String, String, String, String, String) =
-        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    let (owner, encoding, collate, ctype): (String, String, String, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     green
         .execute(&format!(
             "CREATE DATABASE {} OWNER {} TEMPLATE template0 ENCODING {} LC_COLLATE {} LC_CTYPE {}",
@@ -131,72 +132,105 @@ pub async fn create_on_green(
             literal(&ctype)
         ))
         .await?;
-    let grants = database_grants(&acl, &owner, db);
-    if !grants.is_empty() {
-        green.execute(&grants.join(";\n")).await?;
-    }
     log.push(format!(
-        "database {db} created on green (owner {owner}, {encoding}, {} grants)",
-        grants.len()
+        "database {db} created on green (owner {owner}, {encoding}); its settings and grants \
+         follow with the schema"
     ));
     Ok(())
 }
 
-/// `GRANT`s for a database ACL such as `{=Tc/app,app=CTc/app,reader=c/app}`: the public
-/// defaults and the owner's own entry stay as green has them.
-fn database_grants(acl: &str, owner: &str, db: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if acl.is_empty() {
-        return out;
-    }
-    // An explicit ACL replaces the defaults: start from nothing for PUBLIC, as blue does.
-    out.push(format!("REVOKE ALL ON DATABASE {} FROM PUBLIC", ident(db)));
-    for item in acl.trim_matches(|c| c == '{' || c == '}').split(',') {
-        let Some((grantee, rest)) = item.split_once('=') else {
-            continue;
-        };
-        let grantee = grantee.trim_matches('"');
-        if grantee == owner {
-            continue;
-        }
-        let privs = rest.split('/').next().unwrap_or_default();
-        let what: Vec<&str> = [('C', "CREATE"), ('c', "CONNECT"), ('T', "TEMPORARY")]
-            .iter()
-            .filter(|(c, _)| privs.contains(*c))
-            .map(|(_, w)| *w)
-            .collect();
-        if what.is_empty() {
-            continue;
-        }
-        let to = if grantee.is_empty() {
-            "PUBLIC".to_string()
-        } else {
-            ident(grantee)
-        };
-        out.push(format!(
-            "GRANT {} ON DATABASE {} TO {to}",
-            what.join(", "),
-            ident(db)
+/// Copies `pair`'s database-level settings and grants to green (`ALTER DATABASE … SET`,
+/// `ALTER ROLE … IN DATABASE … SET`, `GRANT`/`REVOKE … ON DATABASE`), as blue's `pg_dump
+/// --create` spells them; lockstep's own settings (the fence, the run's claim) stay behind.
+pub async fn copy_settings(
+    pg_dump: &std::path::Path,
+    pair: &Pair,
+    green: &Session,
+    log: &mut Vec<String>,
+) -> Result<(), String> {
+    let green_db = green.text("SELECT current_database()::text").await?;
+    if green_db != pair.db {
+        log.push(format!(
+            "database settings and grants not copied: green's database is {green_db}, blue's is \
+             {} (they are spelled with the name)",
+            pair.db
         ));
+        return Ok(());
     }
-    out
+    let mut command = std::process::Command::new(pg_dump);
+    command
+        .args([
+            "--create",
+            "--schema-only",
+            "--exclude-schema=*",
+            "--dbname",
+        ])
+        .arg(pair.blue.without_password()?);
+    if let Some(password) = pair.blue.password() {
+        command.env("PGPASSWORD", password);
+    }
+    let tool = pg_dump.display().to_string();
+    let out = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .map_err(|e| format!("{tool}: {e}"))?
+        .map_err(|e| format!("cannot run {tool}: {e}"))?;
+    if !out.status.success() {
+        return Err(pair.blue.scrub(&format!(
+            "pg_dump --create of blue's {} failed: {}",
+            pair.db,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let statements = database_statements(&String::from_utf8_lossy(&out.stdout));
+    if statements.is_empty() {
+        return Ok(());
+    }
+    green.execute(&statements.join("\n")).await?;
+    log.push(format!(
+        "{} database settings and grants copied to green",
+        statements.len()
+    ));
+    Ok(())
+}
+
+/// The database-level statements of a `pg_dump --create` script, lockstep's own left out.
+fn database_statements(dump: &str) -> Vec<String> {
+    dump.lines()
+        .filter(|l| {
+            let setting = (l.starts_with("ALTER DATABASE ") || l.starts_with("ALTER ROLE "))
+                && l.contains(" SET ");
+            let grant = (l.starts_with("GRANT ") || l.starts_with("REVOKE "))
+                && l.contains(" ON DATABASE ");
+            (setting || grant)
+                && !l.contains("default_transaction_read_only")
+                && !l.contains("lockstep.")
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::database_statements;
 
     #[test]
-    fn database_grants_follow_blue_s_acl_without_the_owner() {
-        let grants = database_grants("{=Tc/app,app=CTc/app,reader=c/app}", "app", "otherdb");
+    fn database_statements_leave_out_the_fence_and_the_claim() {
+        let dump = "CREATE DATABASE app WITH TEMPLATE = template0;\n\
+                    ALTER DATABASE app OWNER TO lockstep;\n\\connect app\n\
+                    ALTER DATABASE app SET work_mem TO '8MB';\n\
+                    ALTER DATABASE app SET default_transaction_read_only TO 'on';\n\
+                    ALTER DATABASE app SET \"lockstep.green_of_run\" TO 'x';\n\
+                    ALTER ROLE reader IN DATABASE app SET statement_timeout TO '5s';\n\
+                    REVOKE CONNECT,TEMPORARY ON DATABASE app FROM PUBLIC;\n\
+                    GRANT CONNECT ON DATABASE app TO reader;\n";
         assert_eq!(
-            grants,
+            database_statements(dump),
             vec![
-                "REVOKE ALL ON DATABASE \"otherdb\" FROM PUBLIC",
-                "GRANT CONNECT, TEMPORARY ON DATABASE \"otherdb\" TO PUBLIC",
-                "GRANT CONNECT ON DATABASE \"otherdb\" TO \"reader\"",
+                "ALTER DATABASE app SET work_mem TO '8MB';",
+                "ALTER ROLE reader IN DATABASE app SET statement_timeout TO '5s';",
+                "REVOKE CONNECT,TEMPORARY ON DATABASE app FROM PUBLIC;",
+                "GRANT CONNECT ON DATABASE app TO reader;",
             ]
         );
-        assert!(database_grants("", "app", "otherdb").is_empty());
     }
 }

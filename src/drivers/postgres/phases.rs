@@ -66,6 +66,7 @@ async fn provision_one(
     // Before the schema copy and the subscription, so both sides have it and it replicates.
     fence::create_marker_table(&blue).await?;
     provision::copy_schema(&target.pg_dump, &pair.blue, &green, log).await?;
+    databases::copy_settings(&target.pg_dump, pair, &green, log).await?;
     fence::create_marker_table(&green).await?;
     provision::publish(&blue, names, log).await?;
     ddl::install_on_blue(&blue, &names.publication).await?;
