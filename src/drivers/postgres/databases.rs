@@ -157,31 +157,10 @@ pub async fn copy_settings(
         ));
         return Ok(());
     }
-    let mut command = std::process::Command::new(pg_dump);
-    command
-        .args([
-            "--create",
-            "--schema-only",
-            "--exclude-schema=*",
-            "--dbname",
-        ])
-        .arg(pair.blue.without_password()?);
-    if let Some(password) = pair.blue.password() {
-        command.env("PGPASSWORD", password);
-    }
-    let tool = pg_dump.display().to_string();
-    let out = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .map_err(|e| format!("{tool}: {e}"))?
-        .map_err(|e| format!("cannot run {tool}: {e}"))?;
-    if !out.status.success() {
-        return Err(pair.blue.scrub(&format!(
-            "pg_dump --create of blue's {} failed: {}",
-            pair.db,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let statements = database_statements(&String::from_utf8_lossy(&out.stdout));
+    let args = ["--create", "--schema-only", "--exclude-schema=*"];
+    let what = format!("pg_dump --create of blue's {}", pair.db);
+    let out = super::dump::run(pg_dump, &args, &pair.blue, &what).await?;
+    let statements = database_statements(&out);
     if statements.is_empty() {
         return Ok(());
     }

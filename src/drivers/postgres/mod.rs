@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod databases;
 pub mod ddl;
 pub mod dsn;
+mod dump;
 pub mod fence;
 pub mod green;
 pub mod inventory;

@@ -65,28 +65,10 @@ pub async fn copy_schema(
         return Ok(());
     }
     let started = Instant::now();
-    let mut command = std::process::Command::new(pg_dump);
-    command
-        // Owners and privileges (default privileges too) cross with the schema: the roles
-        // they name were copied first.
-        .args(["--schema-only", "--no-publications"])
-        .args(["--no-subscriptions", "--dbname"])
-        .arg(blue_dsn.without_password()?);
-    if let Some(password) = blue_dsn.password() {
-        command.env("PGPASSWORD", password);
-    }
-    let tool = pg_dump.display().to_string();
-    let out = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .map_err(|e| format!("{tool}: {e}"))?
-        .map_err(|e| format!("cannot run {tool}: {e}"))?;
-    if !out.status.success() {
-        return Err(blue_dsn.scrub(&format!(
-            "pg_dump of blue failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let dump = String::from_utf8_lossy(&out.stdout);
+    // Owners and privileges (default privileges too) cross with the schema: the roles they
+    // name were copied first.
+    let args = ["--schema-only", "--no-publications", "--no-subscriptions"];
+    let dump = super::dump::run(pg_dump, &args, blue_dsn, "pg_dump of blue").await?;
     // psql meta-commands (`\restrict`, added by recent pg_dump) are not SQL: leave them out.
     let sql: Vec<&str> = dump.lines().filter(|l| !l.starts_with('\\')).collect();
     green

@@ -28,25 +28,14 @@ pub async fn copy(
     green_user: &str,
     log: &mut Vec<String>,
 ) -> Result<Copied, String> {
-    let mut command = std::process::Command::new(pg_dumpall);
-    command
-        .args(["--roles-only", "--no-comments", "--dbname"])
-        .arg(blue_dsn.without_password()?);
-    if let Some(password) = blue_dsn.password() {
-        command.env("PGPASSWORD", password);
-    }
-    let tool = pg_dumpall.display().to_string();
-    let out = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .map_err(|e| format!("{tool}: {e}"))?
-        .map_err(|e| format!("cannot run {tool}: {e}"))?;
-    if !out.status.success() {
-        return Err(blue_dsn.scrub(&format!(
-            "pg_dumpall --roles-only of blue failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let dump = String::from_utf8_lossy(&out.stdout);
+    let args = ["--roles-only", "--no-comments"];
+    let dump = super::dump::run(
+        pg_dumpall,
+        &args,
+        blue_dsn,
+        "pg_dumpall --roles-only of blue",
+    )
+    .await?;
     let existing: Vec<String> = green
         .rows("SELECT rolname::text FROM pg_roles")
         .await?

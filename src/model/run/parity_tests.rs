@@ -1,42 +1,10 @@
 //! B13 and the B4 data check in the model: the inventory's choices, the parity and data
 //! guardrails, and a broken subscription that waits for an operator instead of rolling back.
 
+use super::tests::{answer, observe, rule, run, world};
 use super::*;
 use crate::model::testkit::{World, k, v};
-use crate::model::{Command, EventKind, RuleError, ServiceType::Pg};
-
-fn world() -> World {
-    let mut w = World::new();
-    w.release(Pg, "15.8", false);
-    w.release(Pg, "17.2", false);
-    w.service("p", "orders", Pg, "15.8");
-    w
-}
-
-fn run<'a>(w: &'a World, id: &str) -> &'a Run {
-    &w.state.runs[id]
-}
-
-fn rule(r: Result<crate::model::Decision, RuleError>) -> String {
-    match r {
-        Err(e) => format!("{}: {e}", e.rule_id().unwrap_or("-")),
-        Ok(_) => "accepted".into(),
-    }
-}
-
-fn answer(w: &mut World, id: &str, report: ActionReport) {
-    let key = run(w, id).pending.clone().expect("a pending request").key;
-    w.ok(Command::ReportRunAction {
-        run_id: id.into(),
-        key,
-        started_at: w.now,
-        report,
-    });
-    if let Some(c) = run(w, id).completion.clone() {
-        w.now = c.finishes_at;
-        w.ok(Command::CompleteRunAction { run_id: id.into() });
-    }
-}
+use crate::model::{Command, EventKind};
 
 fn observation(w: &World) -> Observation {
     Observation {
@@ -54,15 +22,6 @@ fn observation(w: &World) -> Observation {
         lasting_differences: Vec::new(),
         action_needed: None,
     }
-}
-
-fn observe(w: &mut World, id: &str, o: Observation) {
-    let key = run(w, id).pending.clone().expect("an observe request").key;
-    w.ok(Command::ReportObservation {
-        run_id: id.into(),
-        key,
-        observation: o,
-    });
 }
 
 /// A run in B4 whose B1 found `inventory`, observed once with `o`.

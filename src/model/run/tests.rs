@@ -8,7 +8,7 @@ use crate::model::{Agenda, Command, Due, EventKind, RuleError, ServiceType::Pg};
 
 const ID_UNSET: &str = "";
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let mut w = World::new();
     w.release(Pg, "15.8", false);
     w.release(Pg, "17.2", false);
@@ -38,11 +38,11 @@ fn start(w: &mut World) -> String {
         .unwrap_or_else(|| ID_UNSET.into())
 }
 
-fn run<'a>(w: &'a World, id: &str) -> &'a Run {
+pub(super) fn run<'a>(w: &'a World, id: &str) -> &'a Run {
     &w.state.runs[id]
 }
 
-fn rule(r: Result<crate::model::Decision, RuleError>) -> String {
+pub(super) fn rule(r: Result<crate::model::Decision, RuleError>) -> String {
     match r {
         Err(e) => format!("{}: {e}", e.rule_id().unwrap_or("-")),
         Ok(_) => "accepted".into(),
@@ -50,7 +50,7 @@ fn rule(r: Result<crate::model::Decision, RuleError>) -> String {
 }
 
 /// The fake driver answers the pending action with `report`, and time runs to its end.
-fn answer(w: &mut World, id: &str, report: ActionReport) {
+pub(super) fn answer(w: &mut World, id: &str, report: ActionReport) {
     let key = run(w, id).pending.clone().expect("a pending request").key;
     w.ok(Command::ReportRunAction {
         run_id: id.into(),
@@ -86,7 +86,7 @@ fn observation(w: &World, lag: u64) -> Observation {
     }
 }
 
-fn observe(w: &mut World, id: &str, o: Observation) {
+pub(super) fn observe(w: &mut World, id: &str, o: Observation) {
     let key = run(w, id).pending.clone().expect("an observe request").key;
     w.ok(Command::ReportObservation {
         run_id: id.into(),
