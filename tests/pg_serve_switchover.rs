@@ -197,6 +197,38 @@ async fn switchover_through_serve_moves_clients_to_17_and_the_board_shows_downti
     assert!(!board.contains(&password));
     let history = remote(&url, &["events", "--limit", "100000"]).stdout;
     assert!(!history.contains(&password), "no password in the history");
+
+    // B14: `serve` restarted after the run completed opens the endpoint on green, which the
+    // journal says serves, not on the registered blue (which stays fenced and behind).
+    for _ in 0..60 {
+        if run["status"] == "completed" {
+            break;
+        }
+        remote(&url, &["clock", "advance", "10m"]);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        run = remote_json(&url, &["run", "get", &id]);
+    }
+    assert_eq!(run["status"], "completed", "{run:#}");
+    drop(client);
+    drop(server);
+    let server = ServeProcess::start(db.path(), &tokens, free_port());
+    let (again, conn) = tokio_postgres::connect(via.expose(), tokio_postgres::NoTls)
+        .await
+        .expect("a client through the restarted endpoint");
+    tokio::spawn(conn);
+    assert!(
+        server_version(&again).await.starts_with("17"),
+        "after a restart the endpoint serves green"
+    );
+    again
+        .execute("INSERT INTO payments (amount) VALUES (3)", &[])
+        .await
+        .expect("the restarted endpoint takes writes (on green)");
+    assert_eq!(
+        pg::count(&green_client, "SELECT count(*) FROM payments").await,
+        blue_rows + 2,
+        "the write after the restart is on green"
+    );
     drop(server);
 }
 

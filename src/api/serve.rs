@@ -1,5 +1,6 @@
 //! `lockstep serve`, and the `--remote` switch that points every other command at a server.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use super::auth::{Role, Tokens, new_token};
 use super::client::RemoteEngine;
 use super::server::Server;
 use crate::cli::{Cli, CliError, Cmd};
+use crate::drivers::endpoints::Side;
 use crate::engine::{EngineError, LocalEngine};
 
 /// Name of the token `serve` makes when no tokens file is given.
@@ -40,11 +42,17 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
         }
     };
     // Client endpoints first: the engine's postgres driver switches over the ones it holds.
-    let endpoints = crate::drivers::endpoints::open_all(db)
+    // In front of the side the journal says serves: green once a run has switched over.
+    let sides = serving_sides(db).map_err(EngineError::Invalid)?;
+    let endpoints = crate::drivers::endpoints::open_all(db, &sides)
         .await
         .map_err(|e| EngineError::Invalid(crate::drivers::postgres::dsn::redact(&e)))?;
-    for (service, addr) in &endpoints {
-        println!("client endpoint of {service} on {addr} (in front of blue)");
+    for (service, addr, side) in &endpoints {
+        let side = match side {
+            Side::Blue => "blue",
+            Side::Green => "green: its run switched over",
+        };
+        println!("client endpoint of {service} on {addr} (in front of {side})");
     }
     let engine = Arc::new(LocalEngine::open(db)?);
     crate::engine::runs::keep_driving(engine.clone());
@@ -61,6 +69,44 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
         .await
         .map_err(|e| EngineError::Storage(format!("the server stopped: {e}")))?;
     Ok(())
+}
+
+/// The side each service's newest run left serving, read from the journal of `db`.
+fn serving_sides(db: &Path) -> Result<HashMap<String, Side>, String> {
+    let store = crate::engine::store::Store::open(db).map_err(|e| e.to_string())?;
+    let mut state = store
+        .load_snapshot()
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    loop {
+        let events = store
+            .events_since(state.head, 10_000)
+            .map_err(|e| e.to_string())?;
+        if events.is_empty() {
+            break;
+        }
+        for event in &events {
+            state.apply(event);
+        }
+    }
+    let mut newest: HashMap<String, &crate::model::Run> = HashMap::new();
+    for run in state.runs.values() {
+        let key = run.service.to_string();
+        if newest
+            .get(&key)
+            .is_none_or(|r| r.started_at <= run.started_at)
+        {
+            newest.insert(key, run);
+        }
+    }
+    Ok(newest
+        .into_iter()
+        .map(|(service, run)| {
+            let switched = run.status == crate::model::RunStatus::Completed
+                || (run.phase.after_switchover() && run.rollback.is_none());
+            (service, if switched { Side::Green } else { Side::Blue })
+        })
+        .collect())
 }
 
 async fn stop_signal() {

@@ -27,9 +27,23 @@ pub fn get(service: &str) -> Option<Arc<ProxyHandle>> {
     held().lock().ok()?.get(service).cloned()
 }
 
-/// Opens the endpoint of every service registered with one beside the database at `db`,
-/// in front of blue; returns where each listens.
-pub async fn open_all(db: &Path) -> Result<Vec<(String, SocketAddr)>, String> {
+/// Which side an endpoint opens in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The registered blue: no run of the service has switched over.
+    Blue,
+    /// Green: the service's newest run switched over (B14: the journal, not the registration,
+    /// says which side serves, so a restart never sends clients back to the old blue).
+    Green,
+}
+
+/// Opens the endpoint of every service registered with one beside the database at `db`, in
+/// front of the side that serves (`sides`, blue when not named); returns where each listens
+/// and in front of which side.
+pub async fn open_all(
+    db: &Path,
+    sides: &HashMap<String, Side>,
+) -> Result<Vec<(String, SocketAddr, Side)>, String> {
     let targets = Targets::load(db)?;
     let mut opened = Vec::new();
     for (service, reg) in &targets.postgres {
@@ -39,7 +53,11 @@ pub async fn open_all(db: &Path) -> Result<Vec<(String, SocketAddr)>, String> {
         if get(service).is_some() {
             continue;
         }
-        let upstream = upstream_for(&reg.blue)?;
+        let side = sides.get(service).copied().unwrap_or(Side::Blue);
+        let upstream = match side {
+            Side::Blue => upstream_for(&reg.blue)?,
+            Side::Green => upstream_for(&reg.green)?,
+        };
         let proxy = ProxyHandle::start(listen, upstream, PARK_LIMIT)
             .await
             .map_err(|e| format!("{service}: {e}"))?;
@@ -48,7 +66,7 @@ pub async fn open_all(db: &Path) -> Result<Vec<(String, SocketAddr)>, String> {
             .lock()
             .map_err(|_| "the endpoint registry is unusable".to_string())?
             .insert(service.clone(), Arc::new(proxy));
-        opened.push((service.clone(), addr));
+        opened.push((service.clone(), addr, side));
     }
     Ok(opened)
 }
