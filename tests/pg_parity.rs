@@ -105,6 +105,20 @@ async fn observe_until(rig: &Rig, done: impl Fn(&Observation) -> bool) -> Observ
     panic!("never reached: last observation {last:?}");
 }
 
+/// B1 to B3, then B4 until green has caught up.
+async fn replicating(rig: &Rig) {
+    run_through(
+        rig,
+        &[
+            RunAction::Prerequisites,
+            RunAction::Provision,
+            RunAction::VacuumAnalyze,
+        ],
+    )
+    .await;
+    observe_until(rig, caught_up).await;
+}
+
 fn caught_up(o: &Observation) -> bool {
     o.subscription == SubscriptionHealth::Streaming
         && o.row_count_mismatches.is_empty()
@@ -352,16 +366,7 @@ async fn b4_new_tables_never_fail_blue_and_the_data_check_names_lasting_differen
         .await
         .expect("schema");
     let rig = Rig::new(pg::dsn(&blue, "shop"), pg::dsn(&green, "shop"), "parity-6");
-    run_through(
-        &rig,
-        &[
-            RunAction::Prerequisites,
-            RunAction::Provision,
-            RunAction::VacuumAnalyze,
-        ],
-    )
-    .await;
-    observe_until(&rig, caught_up).await;
+    replicating(&rig).await;
 
     // One statement per query, as applications send them.
     for sql in [
@@ -459,16 +464,7 @@ async fn b8_rollback_empties_green_so_the_next_run_starts_from_nothing() {
         0
     );
     let third = Rig::new(pg::dsn(&blue, "shop"), green_dsn, "parity-7c");
-    run_through(
-        &third,
-        &[
-            RunAction::Prerequisites,
-            RunAction::Provision,
-            RunAction::VacuumAnalyze,
-        ],
-    )
-    .await;
-    observe_until(&third, caught_up).await;
+    replicating(&third).await;
 }
 
 /// Item 7: DDL run on blue during B4 reaches green in order with the data — a column added
@@ -492,16 +488,7 @@ async fn b4_ddl_on_blue_reaches_green_in_order_with_the_data() {
         pg::dsn(&green, "shop"),
         "parity-ddl",
     );
-    run_through(
-        &rig,
-        &[
-            RunAction::Prerequisites,
-            RunAction::Provision,
-            RunAction::VacuumAnalyze,
-        ],
-    )
-    .await;
-    observe_until(&rig, caught_up).await;
+    replicating(&rig).await;
     // One statement per query, as applications send them.
     for sql in [
         "ALTER TABLE items ADD COLUMN price numeric DEFAULT 0",
@@ -582,16 +569,7 @@ async fn b5_checks_the_data_again_before_the_park() {
         "parity-9",
         move |t| t.endpoint = Some(via),
     );
-    run_through(
-        &rig,
-        &[
-            RunAction::Prerequisites,
-            RunAction::Provision,
-            RunAction::VacuumAnalyze,
-        ],
-    )
-    .await;
-    observe_until(&rig, caught_up).await;
+    replicating(&rig).await;
     // After the last observation, green loses rows (a hand edit, a broken apply).
     pg::connect_dsn(&green_dsn(&blue, &green))
         .await

@@ -26,6 +26,26 @@ fn remote(url: &str, args: &[&str]) -> cli::Run {
     cli::lockstep(&all)
 }
 
+/// `run start` of pay-prod/payments to 17; the run's id.
+fn start_run(url: &str) -> String {
+    let started = remote_json(
+        url,
+        &[
+            "run",
+            "start",
+            "--project",
+            "pay-prod",
+            "payments",
+            "--target-version",
+            "17",
+        ],
+    );
+    started["events"][0]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_string()
+}
+
 fn remote_json(url: &str, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
@@ -106,22 +126,7 @@ async fn switchover_through_serve_moves_clients_to_17_and_the_board_shows_downti
     tokio::spawn(conn);
     assert!(server_version(&client).await.starts_with("15"));
 
-    let started = remote_json(
-        &url,
-        &[
-            "run",
-            "start",
-            "--project",
-            "pay-prod",
-            "payments",
-            "--target-version",
-            "17",
-        ],
-    );
-    let id = started["events"][0]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_string();
+    let id = start_run(&url);
     let mut run = remote_json(&url, &["run", "get", &id]);
     for _ in 0..40 {
         if run["status"] == "waiting_for_operator" {
@@ -287,22 +292,7 @@ async fn a_rollback_during_a_stuck_initial_copy_stops_the_run_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ServeProcess::start(db.path(), &tokens_file(dir.path()), free_port());
     let url = server.url();
-    let started = remote_json(
-        &url,
-        &[
-            "run",
-            "start",
-            "--project",
-            "pay-prod",
-            "payments",
-            "--target-version",
-            "17",
-        ],
-    );
-    let id = started["events"][0]["run_id"]
-        .as_str()
-        .expect("run id")
-        .to_string();
+    let id = start_run(&url);
     let mut run = remote_json(&url, &["run", "get", &id]);
     for _ in 0..60 {
         if run["phase"] == "provisioning" {
