@@ -64,12 +64,7 @@ SELECT nextval('report_no') FROM generate_series(1, 17);
 SELECT lo_from_bytea(0, '\\x0102030405'::bytea);";
 
 fn green_dsn(blue: &Cluster, green: &Cluster, db: &str) -> Dsn {
-    let password = pg::dsn(blue, db).password().expect("a password");
-    Dsn::parse(&format!(
-        "host=127.0.0.1 port={} user={SUPERUSER} password={password} dbname={db}",
-        green.port()
-    ))
-    .expect("green DSN")
+    pg::green_as_blue(blue, green, db)
 }
 
 fn via(proxy: &ProxyHandle, user: &str, password: &str, db: &str) -> Dsn {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lockstep::drivers::Driver;
-use lockstep::drivers::postgres::cluster::{Cluster, SUPERUSER};
+use lockstep::drivers::postgres::cluster::Cluster;
 use lockstep::drivers::postgres::dsn::Dsn;
 use lockstep::drivers::postgres::proxy::ProxyHandle;
 use lockstep::drivers::postgres::switchover::upstream_for;
@@ -59,12 +59,7 @@ async fn clusters() -> (Cluster, Cluster) {
 }
 
 fn green_dsn(blue: &Cluster, green: &Cluster) -> Dsn {
-    let password = pg::dsn(blue, "shop").password().expect("a password");
-    Dsn::parse(&format!(
-        "host=127.0.0.1 port={} user={SUPERUSER} password={password} dbname=shop",
-        green.port()
-    ))
-    .expect("green DSN")
+    pg::green_as_blue(blue, green, "shop")
 }
 
 async fn endpoint(blue: &Cluster) -> Arc<ProxyHandle> {

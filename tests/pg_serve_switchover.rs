@@ -26,6 +26,25 @@ fn remote(url: &str, args: &[&str]) -> cli::Run {
     cli::lockstep(&all)
 }
 
+/// pay-prod/payments on pg 15.8 (with `extra` options), and pg 17.2 published.
+fn payments_service(db: &cli::Db, extra: &[&str]) {
+    db.ok(&["project", "create", "pay-prod"]);
+    let mut args = vec![
+        "service",
+        "create",
+        "--project",
+        "pay-prod",
+        "--type",
+        "pg",
+        "--version",
+        "15.8",
+    ];
+    args.extend_from_slice(extra);
+    args.push("payments");
+    db.ok(&args);
+    db.ok(&["release", "publish", "--type", "pg", "17.2"]);
+}
+
 /// `run start` of pay-prod/payments to 17; the run's id.
 fn start_run(url: &str) -> String {
     let started = remote_json(
@@ -75,21 +94,7 @@ async fn switchover_through_serve_moves_clients_to_17_and_the_board_shows_downti
         .expect("blue schema");
 
     let db = cli::Db::virtual_at("2026-01-05T09:00:00Z");
-    db.ok(&["project", "create", "pay-prod"]);
-    db.ok(&[
-        "service",
-        "create",
-        "--project",
-        "pay-prod",
-        "--type",
-        "pg",
-        "--version",
-        "15.8",
-        "--plan",
-        "business",
-        "payments",
-    ]);
-    db.ok(&["release", "publish", "--type", "pg", "17.2"]);
+    payments_service(&db, &["--plan", "business"]);
     let endpoint = format!("127.0.0.1:{}", free_port());
     // Green took blue's password (roles travel with a migration).
     let password = pg::dsn(&blue, "pay").password().expect("a password");
@@ -262,19 +267,7 @@ async fn a_rollback_during_a_stuck_initial_copy_stops_the_run_at_once() {
         .expect("blue schema");
     // The system clock: `serve` lets the driver act every second by itself.
     let db = cli::Db::system();
-    db.ok(&["project", "create", "pay-prod"]);
-    db.ok(&[
-        "service",
-        "create",
-        "--project",
-        "pay-prod",
-        "--type",
-        "pg",
-        "--version",
-        "15.8",
-        "payments",
-    ]);
-    db.ok(&["release", "publish", "--type", "pg", "17.2"]);
+    payments_service(&db, &[]);
     let endpoint = format!("127.0.0.1:{}", free_port());
     db.ok(&[
         "pg",

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use lockstep::drivers::Driver;
-use lockstep::drivers::postgres::cluster::{Cluster, SUPERUSER};
+use lockstep::drivers::postgres::cluster::Cluster;
 use lockstep::drivers::postgres::dsn::Dsn;
 use lockstep::drivers::postgres::proxy::ProxyHandle;
 use lockstep::drivers::postgres::switchover::upstream_for;
@@ -62,12 +62,7 @@ async fn setup(
 
 /// Green's `shop`, logged into with blue's password (which green took).
 fn green_dsn(blue: &Cluster, green: &Cluster) -> Dsn {
-    let password = pg::dsn(blue, "shop").password().expect("a password");
-    Dsn::parse(&format!(
-        "host=127.0.0.1 port={} user={SUPERUSER} password={password} dbname=shop",
-        green.port()
-    ))
-    .expect("green DSN")
+    pg::green_as_blue(blue, green, "shop")
 }
 
 /// B1 to B3, then B4 until green has caught up.

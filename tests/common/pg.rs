@@ -132,3 +132,15 @@ pub fn pg17_tools() -> std::path::PathBuf {
     );
     String::from_utf8_lossy(&out.stdout).trim().into()
 }
+
+/// Green's `db`, logged into as the superuser with blue's password (green takes it with
+/// [`same_password`], as roles travel with a migration).
+pub fn green_as_blue(blue: &Cluster, green: &Cluster, db: &str) -> Dsn {
+    let password = dsn(blue, db).password().expect("a password");
+    Dsn::parse(&format!(
+        "host=127.0.0.1 port={} user={} password={password} dbname={db}",
+        green.port(),
+        lockstep::drivers::postgres::cluster::SUPERUSER
+    ))
+    .expect("green DSN")
+}

@@ -16,6 +16,8 @@ mod invariant_tests;
 #[cfg(test)]
 mod parity_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

@@ -1,28 +1,10 @@
 //! B13 and the B4 data check in the model: the inventory's choices, the parity and data
 //! guardrails, and a broken subscription that waits for an operator instead of rolling back.
 
-use super::tests::{answer, observe, rule, run, world};
+use super::test_support::{answer, observation, observe, rule, run, world};
 use super::*;
 use crate::model::testkit::{World, k, v};
 use crate::model::{Command, EventKind};
-
-fn observation(w: &World) -> Observation {
-    Observation {
-        at: w.now,
-        samples: vec![LagSample {
-            at: w.now,
-            slot: "lockstep_1".into(),
-            lag_bytes: 0,
-        }],
-        ddl: Vec::new(),
-        long_transactions: Vec::new(),
-        subscription: SubscriptionHealth::Streaming,
-        backlog_rows: None,
-        row_count_mismatches: Vec::new(),
-        lasting_differences: Vec::new(),
-        action_needed: None,
-    }
-}
 
 /// A run in B4 whose B1 found `inventory`, observed once with `o`.
 fn replicating(inventory: Inventory, o: impl Fn(&World) -> Observation) -> (World, String) {
@@ -93,7 +75,7 @@ fn choose(w: &mut World, id: &str, comment: Option<&str>) -> String {
 
 #[test]
 fn b13_the_switchover_is_refused_naming_an_unlogged_table_until_a_choice_is_recorded() {
-    let (mut w, id) = replicating(with_unlogged(), observation);
+    let (mut w, id) = replicating(with_unlogged(), |w| observation(w, 0));
     assert_eq!(run(&w, &id).status, RunStatus::Active, "not ready");
     let refused = switchover(&mut w, &id);
     assert!(
@@ -119,7 +101,7 @@ fn b13_the_switchover_is_refused_naming_an_unlogged_table_until_a_choice_is_reco
 
 #[test]
 fn b13_a_choice_for_something_blue_does_not_hold_is_refused() {
-    let (mut w, id) = replicating(Inventory::default(), observation);
+    let (mut w, id) = replicating(Inventory::default(), |w| observation(w, 0));
     let refused = choose(&mut w, &id, Some("just in case"));
     assert!(
         refused.starts_with("B13") && refused.contains("unlogged"),
@@ -132,7 +114,7 @@ fn b13_a_choice_for_something_blue_does_not_hold_is_refused() {
 fn b4_a_lasting_difference_blocks_the_switchover_naming_the_table() {
     let (mut w, id) = replicating(Inventory::default(), |w| Observation {
         lasting_differences: vec!["public.notes: blue 50 rows, green 49 at zero lag".into()],
-        ..observation(w)
+        ..observation(w, 0)
     });
     let refused = switchover(&mut w, &id);
     assert!(
@@ -146,7 +128,7 @@ fn b4_a_broken_subscription_waits_for_an_operator_instead_of_rolling_back() {
     let (w, id) = replicating(Inventory::default(), |w| Observation {
         subscription: SubscriptionHealth::Broken,
         action_needed: Some("ALTER TABLE items … failed on green".into()),
-        ..observation(w)
+        ..observation(w, 0)
     });
     let r = run(&w, &id);
     assert!(r.rollback.is_none(), "rolled back: {:?}", r.rollback);
