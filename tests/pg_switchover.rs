@@ -203,10 +203,10 @@ async fn b5_switchover_15_to_17_lands_every_acknowledged_row_on_green_without_a_
     let b5 = rig.act(RunAction::Switchover).await;
     assert_eq!(b5.outcome, ActionOutcome::Succeeded, "B5: {b5:?}");
     assert!(
-        b5.log
-            .iter()
-            .any(|l| l.contains(" other client backends terminated")
-                && !l.contains(" 0 other client backends")),
+        b5.log.iter().any(
+            |l| l.contains(" client backends outside the endpoint terminated")
+                && !l.contains(" 0 client backends")
+        ),
         "{:?}",
         b5.log
     );
@@ -266,6 +266,17 @@ async fn b5_switchover_15_to_17_lands_every_acknowledged_row_on_green_without_a_
             .await
             .is_err(),
         "blue is fenced"
+    );
+    // Retired for good: even a transaction that asks to write cannot (B5).
+    let refused = direct
+        .batch_execute(
+            "BEGIN READ WRITE; INSERT INTO orders (customer, total) VALUES (1, 1); COMMIT",
+        )
+        .await
+        .expect_err("a read-write transaction cannot write on the retired blue");
+    assert!(
+        format!("{refused:?}").contains("retired by lockstep run run-b5-ok"),
+        "{refused:?}"
     );
     assert_no_password(&b5, &[&blue, &green]);
 

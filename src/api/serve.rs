@@ -71,7 +71,8 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
     Ok(())
 }
 
-/// The side each service's newest run left serving, read from the journal of `db`.
+/// The side each service's newest run left serving, read from the journal of `db` and the
+/// switchover record beside it (a flip recorded by a process that died before reporting it).
 fn serving_sides(db: &Path) -> Result<HashMap<String, Side>, String> {
     let store = crate::engine::store::Store::open(db).map_err(|e| e.to_string())?;
     let mut state = store
@@ -89,6 +90,8 @@ fn serving_sides(db: &Path) -> Result<HashMap<String, Side>, String> {
             state.apply(event);
         }
     }
+    // B5 records the flip before clients resume on green, before the run hears of it.
+    let flipped = crate::drivers::flips::Flips::flipped_runs(db).map_err(|e| e.0)?;
     let mut newest: HashMap<String, &crate::model::Run> = HashMap::new();
     for run in state.runs.values() {
         let key = run.service.to_string();
@@ -103,7 +106,8 @@ fn serving_sides(db: &Path) -> Result<HashMap<String, Side>, String> {
         .into_iter()
         .map(|(service, run)| {
             let switched = run.status == crate::model::RunStatus::Completed
-                || (run.phase.after_switchover() && run.rollback.is_none());
+                || (run.rollback.is_none()
+                    && (run.phase.after_switchover() || flipped.contains(&run.run_id)));
             (service, if switched { Side::Green } else { Side::Blue })
         })
         .collect())

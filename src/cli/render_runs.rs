@@ -90,6 +90,13 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
         status.push_str(&format!(" · {w}"));
     }
     println!("phase       {status}");
+    let sides = r.sides();
+    println!("endpoint    serves {}", sides.serving.as_str());
+    println!("blue        {}", sides.blue);
+    println!("green       {}", sides.green);
+    for (key, crash) in &r.interruptions {
+        println!("crash       {key}: {}", crash.describe());
+    }
     let c = &r.config;
     println!(
         "config      target {} · switchover timeout {}s · lag threshold {} · long txn limit {}s · auto-switchover {} · vacuum {}",

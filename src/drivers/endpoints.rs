@@ -68,5 +68,9 @@ pub async fn open_all(
             .insert(service.clone(), Arc::new(proxy));
         opened.push((service.clone(), addr, side));
     }
+    if !opened.is_empty() {
+        // Clients a crash left parked were refused until now (B5's downtime counts it).
+        super::flips::Flips::settle(db, chrono::Utc::now()).map_err(|e| e.0)?;
+    }
     Ok(opened)
 }

@@ -45,7 +45,7 @@ pub enum Claim {
     /// Never seen: it is now claimed, act and then `record`.
     Fresh,
     /// Already done: here is its report (marked `replayed`); do not act again.
-    Done(ActionReport),
+    Done(Box<ActionReport>),
     /// Claimed at this instant by a process that never recorded it (killed mid-action):
     /// find out on the real systems how far it got, then `record`.
     Interrupted(DateTime<Utc>),
@@ -124,7 +124,7 @@ impl ActionLog {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
         let report = match claim_in(&tx, self.driver, key, run_id, action, now)? {
-            Claim::Done(report) => report,
+            Claim::Done(report) => *report,
             Claim::Fresh | Claim::Interrupted(_) => {
                 let report = act();
                 record_in(&tx, key, &report, now)?;
@@ -216,7 +216,7 @@ fn claim_in(
             .map_err(err)?;
             let mut report: ActionReport = serde_json::from_str(&body).map_err(err)?;
             report.replayed = true;
-            Ok(Claim::Done(report))
+            Ok(Claim::Done(Box::new(report)))
         }
         Some((started, None)) => Ok(Claim::Interrupted(time(&started)?)),
         None => {

@@ -7,6 +7,8 @@
 //! shared [`log::ActionLog`] keeps those keys in the lockstep database.
 
 pub mod endpoints;
+pub mod failpoint;
+pub mod flips;
 pub mod log;
 pub mod postgres;
 pub mod route;

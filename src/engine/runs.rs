@@ -6,8 +6,6 @@
 //! the driver act there, and goes on: simulated actions report how long they take, and the
 //! model schedules their completion, so simulated time stays exact.
 
-use std::io::Write as _;
-
 use chrono::{DateTime, Duration, Utc};
 
 use crate::drivers::{Driver, DriverError};
@@ -20,7 +18,7 @@ use super::{EngineError, LocalEngine, Receipt};
 /// Set to `before-act:B3` or `after-act:B3` (any phase id, or `B8`), the process stops just
 /// before (or just after) the driver call of that phase and waits to be killed: crash tests use it to kill the
 /// engine at a precise phase boundary.
-pub const FAILPOINT_ENV: &str = "LOCKSTEP_FAILPOINT";
+pub const FAILPOINT_ENV: &str = crate::drivers::failpoint::FAILPOINT_ENV;
 
 /// How many stop-and-act rounds one clock advance may take before it reports a runaway.
 const MAX_ROUNDS: usize = 100_000;
@@ -59,17 +57,8 @@ pub async fn perform(
 
 /// Stops here when `LOCKSTEP_FAILPOINT` names this stage and the key's phase.
 fn failpoint(stage: &str, key: &str) {
-    let Ok(wanted) = std::env::var(FAILPOINT_ENV) else {
-        return;
-    };
     let phase = key.split('/').nth(1).unwrap_or_default();
-    if wanted == format!("{stage}:{phase}") {
-        eprintln!("lockstep: failpoint {wanted} reached at {key}; waiting to be killed");
-        let _ = std::io::stderr().flush();
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
-    }
+    crate::drivers::failpoint::stop(&format!("{stage}:{phase}"));
 }
 
 /// How often a long driver action looks whether its run still wants it.

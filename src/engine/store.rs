@@ -47,6 +47,17 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO driver_actions (key, run_id, action, driver, started_at, performed_at, report, replays)
         SELECT key, run_id, action, 'sim', performed_at, performed_at, report, replays FROM sim_actions;
      DROP TABLE sim_actions;",
+    // Switchover attempts: parked (the intent) and flipped (green serves), so a process that
+    // starts after a crash knows which side serves.
+    "CREATE TABLE driver_switchovers (
+        key             TEXT PRIMARY KEY,
+        run_id          TEXT NOT NULL,
+        parked_at       TEXT,
+        last_parked_at  TEXT NOT NULL,
+        flipped_at      TEXT,
+        earlier_down_ms INTEGER NOT NULL DEFAULT 0,
+        tries           INTEGER NOT NULL DEFAULT 1
+     );",
 ];
 
 /// The settings kept beside the journal.

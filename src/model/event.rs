@@ -178,6 +178,16 @@ pub enum EventKind {
         /// What the driver is asked for.
         request: RequestKind,
     },
+    /// B9: lockstep crashed while its driver performed `key`; the process that took over did
+    /// it again (or finished it) and says what the crash cut off.
+    RunActionInterrupted {
+        /// The run.
+        run_id: RunId,
+        /// The request whose earlier try was lost.
+        key: String,
+        /// What the crash cut off.
+        interruption: crate::model::run::Interruption,
+    },
     /// The driver answered an action; the phase ends at `finishes_at`.
     RunActionReported {
         /// The run.
@@ -378,6 +388,7 @@ impl EventKind {
             EventKind::RunStarted { .. } => "run_started",
             EventKind::RunPhaseStarted { .. } => "run_phase_started",
             EventKind::RunDriverRequested { .. } => "run_driver_requested",
+            EventKind::RunActionInterrupted { .. } => "run_action_interrupted",
             EventKind::RunActionReported { .. } => "run_action_reported",
             EventKind::RunPhaseFinished { .. } => "run_phase_finished",
             EventKind::ReplicationObserved { .. } => "replication_observed",
@@ -407,6 +418,7 @@ impl EventKind {
             EventKind::RunStarted { run_id, .. }
             | EventKind::RunPhaseStarted { run_id, .. }
             | EventKind::RunDriverRequested { run_id, .. }
+            | EventKind::RunActionInterrupted { run_id, .. }
             | EventKind::RunActionReported { run_id, .. }
             | EventKind::RunPhaseFinished { run_id, .. }
             | EventKind::ReplicationObserved { run_id, .. }

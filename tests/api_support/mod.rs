@@ -139,15 +139,42 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `lockstep serve` on `port` and waits until it answers `/healthz`.
     pub fn start(db: &Path, tokens: &Path, port: u16) -> ServeProcess {
-        let mut child = Process::new(binary())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
+        ServeProcess::start_with(db, tokens, port, None, None)
+    }
+
+    /// Starts `lockstep serve` stopping at `failpoint` (`LOCKSTEP_FAILPOINT`), with its
+    /// standard error appended to `stderr` (inherited when not given).
+    pub fn start_with(
+        db: &Path,
+        tokens: &Path,
+        port: u16,
+        failpoint: Option<&str>,
+        stderr: Option<&Path>,
+    ) -> ServeProcess {
+        let mut cmd = Process::new(binary());
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
             .arg(db)
             .arg("--tokens")
             .arg(tokens)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn lockstep serve");
+            .env_remove("LOCKSTEP_FAILPOINT")
+            .stdout(Stdio::piped());
+        if let Some(point) = failpoint {
+            cmd.env("LOCKSTEP_FAILPOINT", point);
+        }
+        match stderr {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("stderr file");
+                cmd.stderr(file);
+            }
+            None => {
+                cmd.stderr(Stdio::inherit());
+            }
+        }
+        let mut child = cmd.spawn().expect("spawn lockstep serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -165,6 +192,14 @@ impl ServeProcess {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGTERM, and waits for it to exit.
+    pub fn terminate(&mut self) {
+        let _ = Process::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 
     /// SIGKILL, no goodbye.

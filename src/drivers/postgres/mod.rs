@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
+use super::flips::Flips;
 use super::log::{ActionLog, Claim};
 use super::{Driver, DriverError};
 use crate::model::run::{
@@ -87,6 +88,8 @@ impl PgTarget {
 pub struct PostgresDriver {
     /// Shared with the blocking threads that write it (a commit waits for the disk).
     log: std::sync::Arc<ActionLog>,
+    /// Every switchover attempt, parked and flipped (B9 across a crash).
+    flips: std::sync::Arc<Flips>,
     targets: HashMap<String, PgTarget>,
 }
 
@@ -95,6 +98,7 @@ impl PostgresDriver {
     pub fn open(path: &Path) -> Result<PostgresDriver, DriverError> {
         Ok(PostgresDriver {
             log: std::sync::Arc::new(ActionLog::open(path, "postgres")?),
+            flips: std::sync::Arc::new(Flips::open(path)?),
             targets: HashMap::new(),
         })
     }
@@ -113,7 +117,13 @@ impl PostgresDriver {
         })
     }
 
-    async fn perform(&self, target: &PgTarget, run: &RunSpec, action: RunAction) -> ActionReport {
+    async fn perform(
+        &self,
+        target: &PgTarget,
+        run: &RunSpec,
+        action: RunAction,
+        record: &switchover::Record<'_>,
+    ) -> ActionReport {
         let started = Instant::now();
         let mut log = Vec::new();
         let names = Names::for_run(&run.run_id);
@@ -125,7 +135,9 @@ impl PostgresDriver {
             RunAction::VacuumAnalyze => {
                 return post_provision(target, &names, started).await;
             }
-            RunAction::Switchover => return switchover(target, run, &names, started).await,
+            RunAction::Switchover => {
+                return switchover(target, run, &names, record, started).await;
+            }
             RunAction::PostSwitchover => {
                 log.push("no extension was disabled in B1: nothing to re-enable".into());
                 Ok(())
@@ -267,6 +279,7 @@ async fn switchover(
     target: &PgTarget,
     run: &RunSpec,
     names: &Names,
+    record: &switchover::Record<'_>,
     started: Instant,
 ) -> ActionReport {
     let scrub = |text: &str| target.green.scrub(&target.blue.scrub(text));
@@ -312,12 +325,14 @@ async fn switchover(
         names,
         &run.run_id,
         &plan,
+        record,
         &mut log,
     )
     .await;
     let log: Vec<String> = log.iter().map(|l| scrub(l)).collect();
     let mut report = ActionReport::succeeded(log, ms(started));
     report.downtime_ms = outcome.downtime_ms;
+    report.interrupted = outcome.interrupted;
     if let Err(reason) = outcome.result {
         report.outcome = ActionOutcome::Reverted {
             reason: scrub(&reason),
@@ -352,13 +367,32 @@ impl Driver for PostgresDriver {
             // The log's commits wait for the disk: off the async threads, which carry the
             // endpoint's sessions (a flush there stalled every client after a switchover).
             let (log, k, run_id) = (self.log.clone(), key.to_string(), run.run_id.clone());
-            match off_thread(move || log.claim(&k, &run_id, action, now)).await? {
-                Claim::Done(report) => return Ok(report),
+            let interrupted = match off_thread(move || log.claim(&k, &run_id, action, now)).await? {
+                Claim::Done(report) => return Ok(*report),
+                Claim::Fresh => None,
                 // Every action checks the servers for what already exists, so an action
-                // interrupted by a crash is safely done again.
-                Claim::Fresh | Claim::Interrupted(_) => {}
+                // interrupted by a crash is safely done again; a switchover finishes a flip
+                // the lost try recorded (B9).
+                Claim::Interrupted(began) => Some(began),
+            };
+            let record = switchover::Record {
+                key,
+                flips: &self.flips,
+                interrupted,
+            };
+            let mut report = self.perform(target, run, action, &record).await;
+            if action != RunAction::Switchover
+                && let Some(began_at) = interrupted
+            {
+                report.interrupted = Some(crate::model::run::Interruption {
+                    began_at,
+                    parked_at: None,
+                    restarted_at: None,
+                    flipped: false,
+                    lost_tries: 0,
+                    down_ms: None,
+                });
             }
-            let report = self.perform(target, run, action).await;
             let (log, k, done) = (self.log.clone(), key.to_string(), report.clone());
             off_thread(move || log.record(&k, &done, now)).await?;
             Ok(report)

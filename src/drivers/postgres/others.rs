@@ -18,6 +18,9 @@ pub struct Other {
     pub blue: Session,
     /// Green's session on it.
     pub green: Session,
+    /// Blue's session that holds the fence (B5 step 3), apart from `blue`, which commits the
+    /// marker while the fence stands.
+    pub fence: Session,
 }
 
 fn named(pair: &Pair, e: String) -> String {
@@ -34,10 +37,14 @@ pub async fn open(pairs: &[Pair]) -> Result<Vec<Other>, String> {
         let green = session::connect(&pair.green, "green")
             .await
             .map_err(|e| named(pair, e))?;
+        let fence = session::connect(&pair.blue, "blue")
+            .await
+            .map_err(|e| named(pair, e))?;
         out.push(Other {
             pair: pair.clone(),
             blue,
             green,
+            fence,
         });
     }
     Ok(out)
@@ -59,16 +66,45 @@ pub async fn ready(others: &[Other], plan: &Plan, log: &mut Vec<String>) -> Resu
     Ok(())
 }
 
-/// Step 3 for each other database: fenced, its other client backends terminated.
-pub async fn fence_all(others: &[Other], endpoint_ports: &[u16]) -> Result<Vec<String>, String> {
+/// Step 3a for each other database: its other client backends terminated.
+pub async fn terminate_all(
+    others: &[Other],
+    endpoint_ports: &[u16],
+) -> Result<Vec<String>, String> {
     let mut terminated = Vec::new();
     for o in others {
-        let gone = fence::fence(&o.blue, &o.pair.db, endpoint_ports)
-            .await
-            .map_err(|e| named(&o.pair, e))?;
+        let done = async {
+            let own = [
+                fence::backend_pid(&o.blue).await?,
+                fence::backend_pid(&o.fence).await?,
+            ];
+            fence::terminate_others(&o.blue, endpoint_ports, &own).await
+        };
+        let gone = done.await.map_err(|e| named(&o.pair, e))?;
         terminated.extend(gone.into_iter().map(|t| format!("{} {t}", o.pair.db)));
     }
     Ok(terminated)
+}
+
+/// Step 3b for each other database: fenced by lockstep's session, within `limit`.
+pub async fn hold_all(others: &[Other], limit: Duration) -> Result<usize, String> {
+    let mut tables = 0;
+    for o in others {
+        tables += fence::hold(&o.fence, limit)
+            .await
+            .map_err(|e| named(&o.pair, e))?;
+    }
+    Ok(tables)
+}
+
+/// After the flip is decided: each other database retired for good, like the registered one.
+pub async fn retire_all(others: &[Other], run_id: &str) -> Result<(), String> {
+    for o in others {
+        fence::retire(&o.fence, &o.pair.db, run_id)
+            .await
+            .map_err(|e| named(&o.pair, e))?;
+    }
+    Ok(())
 }
 
 /// Steps 4, 5 and 5b for each other database, within `limit`.
@@ -108,7 +144,7 @@ pub async fn carry(
 }
 
 /// Revert: every other database writable again (a fresh session each: the timeout may have
-/// cut the old ones off). Returns what failed.
+/// cut the old ones off; the fence sessions' locks end with them). Returns what failed.
 pub async fn unfence(pairs: &[Pair]) -> Vec<String> {
     let mut failed = Vec::new();
     for pair in pairs.iter().filter(|p| !p.main) {

@@ -32,10 +32,20 @@ pub async fn sync_sequences(blue: &Session, green: &Session) -> Result<Vec<Strin
 }
 
 /// `setval(…)` for every sequence blue used, to its value there (`is_called`, so green's next
-/// value follows it).
+/// value follows it), never below green's own: a step repeated after a crash, once clients
+/// wrote on green, must not hand out their ids again (B9). A descending sequence is left as
+/// green has it when green is already past blue.
 pub fn setvals(sequences: &[(String, Option<i64>)]) -> impl Iterator<Item = String> + '_ {
     sequences.iter().filter_map(|(name, last)| {
-        last.map(|value| format!("setval({}, {value}, true)", literal(name)))
+        last.map(|value| {
+            format!(
+                "setval({name_lit}, CASE WHEN (SELECT increment_by FROM pg_sequences \
+                 WHERE format('%I.%I', schemaname, sequencename) = {name_lit}) < 0 \
+                 THEN LEAST({value}, (SELECT last_value FROM {name})) \
+                 ELSE GREATEST({value}, (SELECT last_value FROM {name})) END, true)",
+                name_lit = literal(name)
+            )
+        })
     })
 }
 

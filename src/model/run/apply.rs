@@ -53,6 +53,7 @@ impl State {
                         reverts: Vec::new(),
                         forced: None,
                         switchover_downtime_ms: None,
+                        interruptions: Vec::new(),
                     },
                 );
             }
@@ -113,6 +114,11 @@ fn fold(run: &mut Run, actor: &str, at: DateTime<Utc>, kind: &EventKind) {
                 request: *request,
                 requested_at: at,
             });
+        }
+        EventKind::RunActionInterrupted {
+            key, interruption, ..
+        } => {
+            run.interruptions.push((key.clone(), interruption.clone()));
         }
         EventKind::RunActionReported {
             key,

@@ -145,7 +145,18 @@ impl State {
         } else {
             ""
         };
-        let mut out = vec![NewEvent::new(
+        let mut out = Vec::new();
+        if let Some(interruption) = &report.interrupted {
+            out.push(NewEvent::new(
+                EventKind::RunActionInterrupted {
+                    run_id: run_id.to_string(),
+                    key: key.to_string(),
+                    interruption: interruption.clone(),
+                },
+                format!("run {run_id}: {key}: {}", interruption.describe()),
+            ));
+        }
+        out.push(NewEvent::new(
             EventKind::RunActionReported {
                 run_id: run_id.to_string(),
                 key: key.to_string(),
@@ -153,7 +164,7 @@ impl State {
                 finishes_at,
             },
             format!("run {run_id}: {key} {verb}{replay}"),
-        )];
+        ));
         if finishes_at <= now {
             out.extend(self.completion_events(run, report));
         }

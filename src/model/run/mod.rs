@@ -7,6 +7,7 @@ mod inventory;
 mod observe;
 mod operate;
 mod report;
+mod sides;
 mod spec;
 mod start;
 mod view;
@@ -36,7 +37,10 @@ pub use observe::{
     DdlChange, Guardrail, LagSample, LongTransaction, Observation, SubscriptionHealth,
     format_bytes, guardrails,
 };
-pub use report::{ActionOutcome, ActionReport, DriverRequest, RequestKind, RunAction};
+pub use report::{
+    ActionOutcome, ActionReport, DriverRequest, Interruption, RequestKind, RunAction,
+};
+pub use sides::{ServingSide, Sides};
 pub use spec::{Fault, RunSpec};
 pub use view::{RunSummary, RunView, format_downtime, format_span};
 
@@ -338,6 +342,9 @@ pub struct Run {
     pub forced: Option<Forced>,
     /// The successful switchover's client-visible interruption, in milliseconds.
     pub switchover_downtime_ms: Option<u64>,
+    /// B9: actions a crash of lockstep cut off, oldest first, with the key each was for.
+    #[serde(default)]
+    pub interruptions: Vec<(String, Interruption)>,
 }
 
 impl Run {

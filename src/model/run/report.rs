@@ -114,6 +114,76 @@ pub struct ActionReport {
     /// without acting again (B9).
     #[serde(default)]
     pub replayed: bool,
+    /// B9: an earlier try of this action was cut off by lockstep's own crash, and this one
+    /// took over after the restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interruption>,
+}
+
+/// What a crash of lockstep cut off: an action begun by a process that died before it
+/// reported, found by the process that took over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interruption {
+    /// When the lost try began (the engine's clock).
+    pub began_at: DateTime<Utc>,
+    /// B5: when the lost try parked clients, if it got that far (wall clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parked_at: Option<DateTime<Utc>>,
+    /// When the process that took over opened the endpoint again (wall clock), if it holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<DateTime<Utc>>,
+    /// B5: whether green already served (the flip was recorded) when lockstep stopped.
+    #[serde(default)]
+    pub flipped: bool,
+    /// B5: how many tries of this switchover had parked clients and were lost to a crash
+    /// (more than one when lockstep died again while taking over).
+    #[serde(default)]
+    pub lost_tries: u32,
+    /// B5: how long clients were kept waiting across the crash, from the park to the
+    /// endpoint's restart (parked, then refused), in milliseconds; unknown when the lost try
+    /// had not parked them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub down_ms: Option<u64>,
+}
+
+impl Interruption {
+    /// One line for the run's history: what was lost and what the new try does.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let began = self.began_at.format("%H:%M:%S");
+        let mut line = match self.parked_at {
+            Some(parked) if self.lost_tries > 1 => format!(
+                "lockstep stopped mid-switchover {} times (clients last parked at {} UTC)",
+                self.lost_tries,
+                parked.format("%H:%M:%S%.3f")
+            ),
+            Some(parked) => format!(
+                "lockstep stopped mid-switchover (clients parked at {} UTC)",
+                parked.format("%H:%M:%S%.3f")
+            ),
+            None => format!("lockstep stopped mid-action (began {began})"),
+        };
+        if let Some(at) = self.restarted_at {
+            line.push_str(&format!(
+                "; its endpoint was back at {} UTC",
+                at.format("%H:%M:%S%.3f")
+            ));
+        }
+        if let Some(ms) = self.down_ms {
+            line.push_str(&format!(
+                "; clients waited or were refused {:.1} s across the crashes",
+                ms as f64 / 1000.0
+            ));
+        }
+        line.push_str(if self.flipped {
+            "; green already served: finished without a second park"
+        } else if self.parked_at.is_some() {
+            "; the flip had not happened: blue served, the switchover ran again"
+        } else {
+            "; done again"
+        });
+        line
+    }
 }
 
 impl ActionReport {
@@ -129,6 +199,7 @@ impl ActionReport {
             tables_without_key: Vec::new(),
             inventory: None,
             replayed: false,
+            interrupted: None,
         }
     }
 

@@ -50,6 +50,8 @@ pub struct RunView {
     pub total_downtime_ms: Option<u64>,
     /// Why an operator is needed, if one is.
     pub waiting_on_operator: Option<String>,
+    /// Which side serves and how each side is fenced (B5, B9).
+    pub sides: super::Sides,
 }
 
 impl Run {
@@ -81,6 +83,7 @@ impl Run {
             guardrails: self.guardrails(),
             total_downtime_ms: self.total_downtime_ms(),
             waiting_on_operator: self.waiting_on_operator(),
+            sides: self.sides(),
         }
     }
 

@@ -154,6 +154,7 @@ pub struct ProxyHandle {
     shared: Arc<Shared>,
     local: std::net::SocketAddr,
     listener: tokio::task::JoinHandle<()>,
+    opened_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl ProxyHandle {
@@ -202,7 +203,15 @@ impl ProxyHandle {
             shared,
             local,
             listener,
+            opened_at: chrono::Utc::now(),
         })
+    }
+
+    /// When it began to take clients (wall clock): after a crash, the end of the time they
+    /// were refused.
+    #[must_use]
+    pub fn opened_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.opened_at
     }
 
     /// The address clients connect to.
