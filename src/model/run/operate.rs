@@ -146,7 +146,7 @@ impl State {
             return Err(RuleError::rule(
                 "B8",
                 format!(
-                    "run {run_id} is switching over: it reverts by itself on failure or after {} s; roll back once it is back in {}",
+                    "run {run_id} is switching over: it reverts by itself on failure or after {} s; if lockstep stopped mid-switchover, its fence ended with it (blue takes writes) unless the flip was recorded (then green serves): start `lockstep serve` again and the switchover goes on; roll back once it is back in {}",
                     run.config.switchover_timeout_s,
                     RunPhase::Replicating
                 ),

@@ -175,7 +175,18 @@ fn phase_lines<'a>(app: &App, run: &'a Run) -> Vec<Line<'a>> {
             ),
             _ => format!("lag {}", format_bytes(lag)),
         },
-        _ => format!("attempt {}", run.attempt()),
+        _ => {
+            let sides = run.sides();
+            if sides.blue.starts_with("switching over") {
+                format!("attempt {} · fence held by lockstep", run.attempt())
+            } else {
+                format!(
+                    "attempt {} · serves {}",
+                    run.attempt(),
+                    sides.serving.as_str()
+                )
+            }
+        }
     };
     let status = match (&run.rollback, run.status) {
         _ if run.action_needed().is_some() => "action needed: see run get".to_string(),
@@ -238,6 +249,18 @@ fn downtime_lines<'a>(app: &App, run: &'a Run) -> Vec<Line<'a>> {
     if !run.reverts.is_empty() {
         spans.push(Span::styled(
             format!("  ({} reverted)", run.reverts.len()),
+            t.fg(t.danger),
+        ));
+    }
+    // B9: crashes of lockstep that cut an action off (their waits are in the downtime).
+    let lost: u32 = run
+        .interruptions
+        .iter()
+        .map(|(_, i)| i.lost_tries.max(1))
+        .sum();
+    if lost > 0 {
+        spans.push(Span::styled(
+            format!("  lockstep stopped {lost}×"),
             t.fg(t.danger),
         ));
     }
