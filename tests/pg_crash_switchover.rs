@@ -152,9 +152,11 @@ impl Rig {
 
 /// Kill points that leave clients parked at the endpoint: they are refused from the kill to
 /// the restart, and the run's downtime must say so.
-const PARKED: [&str; 6] = [
+const PARKED: [&str; 8] = [
     "b5:parked",
+    "b5:drained",
     "b5:fenced",
+    "b5:marker",
     "b5:marked",
     "b5:carried",
     "b5:retired",
@@ -172,8 +174,10 @@ async fn b9_a_switchover_killed_at_every_step_before_and_at_the_flip_loses_nothi
         &[
             "before-act:B5",
             "b5:parked",
+            "b5:drained",
             "b5:fenced",
             "before-act:B5",
+            "b5:marker",
             "b5:marked",
             "b5:carried",
             "b5:retired",
@@ -181,7 +185,7 @@ async fn b9_a_switchover_killed_at_every_step_before_and_at_the_flip_loses_nothi
             "b5:flipped",
             "before-act:B7",
         ],
-        6,
+        8,
     )
     .await;
 }
@@ -319,7 +323,7 @@ async fn kill_chain(points: &[&str], lost_tries: u64) {
         match *point {
             // Before the flip was recorded, the fence ended with lockstep: blue takes writes
             // again by itself, within a bounded time, from a client that bypasses the endpoint.
-            "b5:parked" | "b5:fenced" | "b5:marked" | "b5:carried" => {
+            "b5:parked" | "b5:drained" | "b5:fenced" | "b5:marker" | "b5:marked" | "b5:carried" => {
                 let v = -20_000 - i64::try_from(i).expect("small");
                 let mut got = Err(String::new());
                 for _ in 0..50 {
@@ -343,6 +347,17 @@ async fn kill_chain(points: &[&str], lost_tries: u64) {
             "b5:retired" | "b5:flipped" | "b5:resumed" => {
                 let e = direct_write(&blue_dsn, -30_000).await.expect_err("retired");
                 assert!(e.contains("retired by lockstep"), "{e}");
+                // With lockstep down, `run get` on its database says which side serves.
+                let seen = rig.db.json(&["run", "get", &id]);
+                let expected = if *point == "b5:retired" {
+                    "blue"
+                } else {
+                    "green"
+                };
+                assert_eq!(
+                    seen["sides"]["serving"], expected,
+                    "after {point}: {seen:#}"
+                );
             }
             _ => {}
         }
@@ -362,6 +377,22 @@ async fn kill_chain(points: &[&str], lost_tries: u64) {
                 "after a kill at {point} the endpoint serves {version}"
             );
             eprintln!("killed at {point}; restarted, the endpoint serves {version}");
+            // The newly started endpoint takes writes, on the side that serves; after a kill
+            // between the retirement and its record, not until the driver lifts it.
+            let v = -40_000 - i64::try_from(i).expect("small");
+            let client = pg::connect_dsn(&via).await;
+            let wrote = client
+                .query_one("INSERT INTO payments (v) VALUES ($1) RETURNING id", &[&v])
+                .await;
+            if *point == "b5:retired" {
+                let e = wrote.expect_err("blue is still retired until the driver acts");
+                // SQLSTATE 25006: read-only by the retired database's default.
+                assert!(format!("{e:?}").contains("E25006"), "{e:?}");
+            } else {
+                let row = wrote
+                    .unwrap_or_else(|e| panic!("no write through the endpoint after {point}: {e}"));
+                direct.push((v, row.get(0)));
+            }
         }
     }
     // The last restart runs to the end.
@@ -437,6 +468,13 @@ async fn kill_chain(points: &[&str], lost_tries: u64) {
         .expect("events")
         .stdout;
     assert!(events.contains("stopped mid-switchover"), "{events}");
+
+    // The registration says which side serves now.
+    let listed = rig.db.ok(&["pg", "list"]);
+    assert!(
+        listed.contains(&format!("green serves since run {id}; blue is retired")),
+        "{listed}"
+    );
 
     // A plain restart (SIGTERM) after the completed run keeps the endpoint on green.
     serve.terminate();

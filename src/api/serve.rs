@@ -11,8 +11,8 @@ use super::auth::{Role, Tokens, new_token};
 use super::client::RemoteEngine;
 use super::server::Server;
 use crate::cli::{Cli, CliError, Cmd};
-use crate::drivers::endpoints::Side;
 use crate::engine::{EngineError, LocalEngine};
+use crate::model::run::ServingSide;
 
 /// Name of the token `serve` makes when no tokens file is given.
 pub const DEFAULT_TOKEN_NAME: &str = "operator";
@@ -49,8 +49,8 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
         .map_err(|e| EngineError::Invalid(crate::drivers::postgres::dsn::redact(&e)))?;
     for (service, addr, side) in &endpoints {
         let side = match side {
-            Side::Blue => "blue",
-            Side::Green => "green: its run switched over",
+            ServingSide::Blue => "blue",
+            ServingSide::Green => "green: its run switched over",
         };
         println!("client endpoint of {service} on {addr} (in front of {side})");
     }
@@ -73,43 +73,11 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
 
 /// The side each service's newest run left serving, read from the journal of `db` and the
 /// switchover record beside it (a flip recorded by a process that died before reporting it).
-fn serving_sides(db: &Path) -> Result<HashMap<String, Side>, String> {
-    let store = crate::engine::store::Store::open(db).map_err(|e| e.to_string())?;
-    let mut state = store
-        .load_snapshot()
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    loop {
-        let events = store
-            .events_since(state.head, 10_000)
-            .map_err(|e| e.to_string())?;
-        if events.is_empty() {
-            break;
-        }
-        for event in &events {
-            state.apply(event);
-        }
-    }
-    // B5 records the flip before clients resume on green, before the run hears of it.
+fn serving_sides(db: &Path) -> Result<HashMap<String, ServingSide>, String> {
     let flipped = crate::drivers::flips::Flips::flipped_runs(db).map_err(|e| e.0)?;
-    let mut newest: HashMap<String, &crate::model::Run> = HashMap::new();
-    for run in state.runs.values() {
-        let key = run.service.to_string();
-        if newest
-            .get(&key)
-            .is_none_or(|r| r.started_at <= run.started_at)
-        {
-            newest.insert(key, run);
-        }
-    }
-    Ok(newest
+    Ok(crate::engine::sides::serving(db, &flipped)?
         .into_iter()
-        .map(|(service, run)| {
-            let switched = run.status == crate::model::RunStatus::Completed
-                || (run.rollback.is_none()
-                    && (run.phase.after_switchover() || flipped.contains(&run.run_id)));
-            (service, if switched { Side::Green } else { Side::Blue })
-        })
+        .map(|(service, (side, _))| (service, side))
         .collect())
 }
 

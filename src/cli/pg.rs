@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::drivers::postgres::dsn::Dsn;
 use crate::drivers::targets::{Registration, Targets, path_for};
 use crate::engine::{Engine, LocalEngine};
+use crate::model::run::ServingSide;
 use crate::model::{ServiceKey, ServiceType};
 
 use super::CliError;
@@ -79,6 +80,17 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
         }
         PgCmd::List => {
             let targets = Targets::load(db).map_err(refused)?;
+            // Which side serves is a fact of the runs (B14), not of the registration.
+            let flipped =
+                crate::drivers::flips::Flips::flipped_runs(db).map_err(|e| refused(e.0))?;
+            let sides = crate::engine::sides::serving(db, &flipped).map_err(refused)?;
+            let serving = |s: &str| match sides.get(s) {
+                Some((ServingSide::Green, run)) => (
+                    "green",
+                    format!("green serves since run {run}; blue is retired (read-only)"),
+                ),
+                _ => ("blue", "blue serves".to_string()),
+            };
             if json {
                 let list: Vec<_> = targets
                     .postgres
@@ -89,6 +101,7 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                             "blue": r.blue.redacted(),
                             "green": r.green.redacted(),
                             "endpoint": r.endpoint,
+                            "serving": serving(s).0,
                         })
                     })
                     .collect();
@@ -99,8 +112,10 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                 for (s, r) in &targets.postgres {
                     let endpoint = r.endpoint.as_deref().unwrap_or("none");
                     println!(
-                        "{s}  blue {}  green {}  endpoint {endpoint}",
-                        r.blue, r.green
+                        "{s}  blue {}  green {}  endpoint {endpoint}  ({})",
+                        r.blue,
+                        r.green,
+                        serving(s).1
                     );
                 }
             }

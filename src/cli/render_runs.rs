@@ -69,9 +69,12 @@ pub fn runs(as_json: bool, state: &State, now: DateTime<Utc>) {
 }
 
 /// `lockstep run get`.
-pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
+pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>, flip_recorded: bool) {
+    let sides = r.sides_knowing(flip_recorded);
     if as_json {
-        return json(&r.view());
+        let mut view = r.view();
+        view.sides = sides;
+        return json(&view);
     }
     println!(
         "run {}  {}  {} → {}  started {} by {}",
@@ -90,7 +93,6 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>) {
         status.push_str(&format!(" · {w}"));
     }
     println!("phase       {status}");
-    let sides = r.sides();
     println!("endpoint    serves {}", sides.serving.as_str());
     println!("blue        {}", sides.blue);
     println!("green       {}", sides.green);

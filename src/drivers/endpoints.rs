@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::postgres::proxy::ProxyHandle;
 use super::postgres::switchover::upstream_for;
 use super::targets::Targets;
+use crate::model::run::ServingSide;
 
 /// How long a new client waits while the endpoint is parked for a switchover.
 const PARK_LIMIT: Duration = Duration::from_secs(60);
@@ -27,23 +28,13 @@ pub fn get(service: &str) -> Option<Arc<ProxyHandle>> {
     held().lock().ok()?.get(service).cloned()
 }
 
-/// Which side an endpoint opens in front of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    /// The registered blue: no run of the service has switched over.
-    Blue,
-    /// Green: the service's newest run switched over (B14: the journal, not the registration,
-    /// says which side serves, so a restart never sends clients back to the old blue).
-    Green,
-}
-
 /// Opens the endpoint of every service registered with one beside the database at `db`, in
 /// front of the side that serves (`sides`, blue when not named); returns where each listens
 /// and in front of which side.
 pub async fn open_all(
     db: &Path,
-    sides: &HashMap<String, Side>,
-) -> Result<Vec<(String, SocketAddr, Side)>, String> {
+    sides: &HashMap<String, ServingSide>,
+) -> Result<Vec<(String, SocketAddr, ServingSide)>, String> {
     let targets = Targets::load(db)?;
     let mut opened = Vec::new();
     for (service, reg) in &targets.postgres {
@@ -53,10 +44,10 @@ pub async fn open_all(
         if get(service).is_some() {
             continue;
         }
-        let side = sides.get(service).copied().unwrap_or(Side::Blue);
+        let side = sides.get(service).copied().unwrap_or(ServingSide::Blue);
         let upstream = match side {
-            Side::Blue => upstream_for(&reg.blue)?,
-            Side::Green => upstream_for(&reg.green)?,
+            ServingSide::Blue => upstream_for(&reg.blue)?,
+            ServingSide::Green => upstream_for(&reg.green)?,
         };
         let proxy = ProxyHandle::start(listen, upstream, PARK_LIMIT)
             .await

@@ -1,7 +1,7 @@
 //! Failpoints for crash tests: with `LOCKSTEP_FAILPOINT` set to a point's name, the process
 //! stops there and waits to be killed. The engine names its points `before-act:PHASE` and
 //! `after-act:PHASE`; the PostgreSQL switchover names one after each step of B5
-//! (`b5:parked`, `b5:fenced`, `b5:marked`, `b5:carried`, `b5:retired`, `b5:flipped`,
+//! (`b5:parked`, `b5:drained`, `b5:fenced`, `b5:marker`, `b5:marked`, `b5:carried`, `b5:retired`, `b5:flipped`,
 //! `b5:resumed`). Unset, as in production, every point is a no-op.
 
 use std::io::Write as _;

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod local;
 pub mod runs;
 mod scheduler;
+pub mod sides;
 pub mod snapshot;
 pub mod store;
 mod syncer;

@@ -42,8 +42,16 @@ impl Run {
     /// Which side serves and how each side is fenced.
     #[must_use]
     pub fn sides(&self) -> Sides {
+        self.sides_knowing(false)
+    }
+
+    /// [`Run::sides`], knowing whether the driver recorded the flip (`flip_recorded`): a
+    /// process that died after recording it and before reporting left green serving while
+    /// the journal still says B5 runs.
+    #[must_use]
+    pub fn sides_knowing(&self, flip_recorded: bool) -> Sides {
         let switched = self.status == RunStatus::Completed
-            || (self.rollback.is_none() && self.phase.after_switchover());
+            || (self.rollback.is_none() && (self.phase.after_switchover() || flip_recorded));
         if switched {
             return Sides {
                 serving: ServingSide::Green,

@@ -86,6 +86,7 @@ async fn steps_2_to_5(sides: &Sides<'_>, log: &mut Vec<String>) -> Result<(), St
         started.elapsed().as_millis()
     ));
     let terminated = terminated?;
+    pause("b5:drained").await;
     // Every session is at a transaction boundary: the locks are granted at once.
     let limit = plan.timeout.saturating_sub(started.elapsed());
     let tables = fence::hold(fence_session, limit).await? + others::hold_all(others, limit).await?;
@@ -108,6 +109,7 @@ async fn steps_2_to_5(sides: &Sides<'_>, log: &mut Vec<String>) -> Result<(), St
         marked.lsn,
         started.elapsed().as_millis()
     ));
+    pause("b5:marker").await;
     let limit = plan.timeout.saturating_sub(started.elapsed());
     let took =
         fence::await_marker_and_set(green, run_id, &marked.token, &marked.sequences, limit).await?;
