@@ -333,13 +333,21 @@ async fn kill_chain(points: &[&str], lost_tries: u64) {
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                let id =
+                let row_id =
                     got.unwrap_or_else(|e| panic!("blue never took writes after {point}: {e}"));
                 eprintln!(
                     "after {point}: blue took a direct write {:?} after the kill",
                     killed.elapsed()
                 );
-                direct.push((v, id));
+                // With lockstep down, `run get` on its database says nothing drives the run,
+                // and that blue's fence went with it.
+                let text = rig.db.ok(&["run", "get", &id]);
+                assert!(
+                    text.contains("no `lockstep serve` holds this database")
+                        && text.contains("writable: the fence ended with the stopped lockstep"),
+                    "{text}"
+                );
+                direct.push((v, row_id));
             }
             // Retired but the flip not recorded: blue stays read-only until lockstep is back
             // (the few milliseconds between the two; the re-run lifts it and starts over).

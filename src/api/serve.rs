@@ -41,6 +41,8 @@ pub async fn serve(db: &Path, listen: &str, tokens: Option<&Path>) -> Result<(),
             Tokens::single(DEFAULT_TOKEN_NAME, Role::Operator, &token)
         }
     };
+    // This process serves the database while it lives (released by its end, however it ends).
+    let _lease = crate::engine::lease::take(db).map_err(CliError::Usage)?;
     // Client endpoints first: the engine's postgres driver switches over the ones it holds.
     // In front of the side the journal says serves: green once a run has switched over.
     let sides = serving_sides(db).map_err(EngineError::Invalid)?;

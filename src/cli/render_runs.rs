@@ -69,8 +69,14 @@ pub fn runs(as_json: bool, state: &State, now: DateTime<Utc>) {
 }
 
 /// `lockstep run get`.
-pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>, flip_recorded: bool) {
-    let sides = r.sides_knowing(flip_recorded);
+pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>, flip_recorded: bool, driven: Option<bool>) {
+    let mut sides = r.sides_knowing(flip_recorded);
+    let stopped = driven == Some(false) && !r.status.is_finished() && r.pending.is_some();
+    if stopped && sides.blue.starts_with("switching over") {
+        sides.blue = "writable: the fence ended with the stopped lockstep (writes made on blue \
+                      still replicate to green)"
+            .into();
+    }
     if as_json {
         let mut view = r.view();
         view.sides = sides;
@@ -93,6 +99,12 @@ pub fn run(as_json: bool, r: &Run, now: DateTime<Utc>, flip_recorded: bool) {
         status.push_str(&format!(" · {w}"));
     }
     println!("phase       {status}");
+    if stopped {
+        println!(
+            "driver      no `lockstep serve` holds this database: nothing drives the run and \
+             no endpoint takes clients; start `lockstep serve` again and the run goes on"
+        );
+    }
     println!("endpoint    serves {}", sides.serving.as_str());
     println!("blue        {}", sides.blue);
     println!("green       {}", sides.green);

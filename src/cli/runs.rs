@@ -25,12 +25,14 @@ pub async fn run_cmd(
             let run = snap.state.run(run_id).map_err(EngineError::from)?;
             // On the database itself, the switchover record says whether green serves even
             // when the process that recorded the flip died before reporting it.
-            let flip_recorded = cli.remote.is_none()
-                && cli.db.as_deref().is_some_and(|db| {
-                    crate::drivers::flips::Flips::flipped_runs(db)
-                        .is_ok_and(|runs| runs.contains(&run.run_id))
-                });
-            render_runs::run(cli.json, run, snap.clock.now, flip_recorded);
+            let local = cli.db.as_deref().filter(|_| cli.remote.is_none());
+            let flip_recorded = local.is_some_and(|db| {
+                crate::drivers::flips::Flips::flipped_runs(db)
+                    .is_ok_and(|runs| runs.contains(&run.run_id))
+            });
+            // Whether a `lockstep serve` holds the database (drives runs, holds endpoints).
+            let driven = local.and_then(crate::engine::lease::held);
+            render_runs::run(cli.json, run, snap.clock.now, flip_recorded, driven);
             return Ok(());
         }
         RunCmd::Watch { run_id } => return watch(engine, run_id).await,

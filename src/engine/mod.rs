@@ -3,6 +3,7 @@
 
 mod background;
 pub mod clock;
+pub mod lease;
 pub mod local;
 pub mod runs;
 mod scheduler;

@@ -171,8 +171,13 @@ impl Interruption {
         }
         if let Some(ms) = self.down_ms {
             line.push_str(&format!(
-                "; clients waited or were refused {:.1} s across the crashes",
-                ms as f64 / 1000.0
+                "; clients waited or were refused {:.1} s across {}",
+                ms as f64 / 1000.0,
+                if self.lost_tries > 1 {
+                    "the crashes"
+                } else {
+                    "the crash"
+                }
             ));
         }
         line.push_str(if self.flipped {

@@ -152,7 +152,9 @@ mod tests {
             .find(|e| matches!(e.kind, EventKind::RunActionInterrupted { .. }))
             .expect("the crash is an event of the run");
         assert!(
-            crash.reason.contains("waited or were refused 4.0 s")
+            crash
+                .reason
+                .contains("waited or were refused 4.0 s across the crash;")
                 && crash.reason.contains("ran again"),
             "{}",
             crash.reason

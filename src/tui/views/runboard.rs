@@ -178,7 +178,7 @@ fn phase_lines<'a>(app: &App, run: &'a Run) -> Vec<Line<'a>> {
         _ => {
             let sides = run.sides();
             if sides.blue.starts_with("switching over") {
-                format!("attempt {} · fence held by lockstep", run.attempt())
+                "blue's fence held by lockstep".to_string()
             } else {
                 format!(
                     "attempt {} · serves {}",
