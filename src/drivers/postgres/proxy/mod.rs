@@ -10,6 +10,7 @@
 //! their login and prepared statements with the proxy's own credentials, so long-lived
 //! connections see no error) and [`resume`](ProxyHandle::resume).
 
+mod admit;
 mod cancel;
 mod login;
 mod pool;
@@ -74,6 +75,8 @@ struct Shared {
     parked: watch::Sender<bool>,
     shutdown: watch::Sender<bool>,
     park_limit: Duration,
+    /// Client connections before and after login: their limit and the login deadline.
+    admission: admit::Admission,
     sessions: Mutex<HashMap<u64, SessionInfo>>,
     changed: Notify,
     cancels: Mutex<HashMap<BackendKey, (String, BackendKey)>>,
@@ -180,6 +183,7 @@ impl ProxyHandle {
             parked: watch::Sender::new(false),
             shutdown: watch::Sender::new(false),
             park_limit,
+            admission: admit::Admission::from_process_limit(),
             sessions: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
@@ -191,14 +195,12 @@ impl ProxyHandle {
             taken_back: AtomicU64::new(0),
         });
         tokio::spawn(reap(Arc::downgrade(&shared)));
-        let accepting = Arc::clone(&shared);
-        let listener = tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let _ = socket.set_nodelay(true);
-                let id = accepting.next_id.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(session::serve(Arc::clone(&accepting), id, socket));
-            }
-        });
+        tracing::info!(
+            endpoint = %local,
+            "the endpoint takes at most {} client connections (half the open-file limit)",
+            shared.admission.limit()
+        );
+        let listener = tokio::spawn(admit::accept_loop(listener, Arc::clone(&shared)));
         Ok(ProxyHandle {
             shared,
             local,
@@ -212,6 +214,12 @@ impl ProxyHandle {
     #[must_use]
     pub fn opened_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.opened_at
+    }
+
+    /// How long a client may take from connecting to a completed login (60 s by default,
+    /// PostgreSQL's `authentication_timeout`).
+    pub fn set_login_deadline(&self, deadline: Duration) {
+        self.shared.admission.set_deadline(deadline);
     }
 
     /// The address clients connect to.

@@ -13,29 +13,23 @@ use tokio::sync::Notify;
 
 use super::upstream::{self, ServerConn};
 use super::warm::{self, Spare};
-use super::wire::{self, BackendKey, FirstPacket, Message};
+use super::wire::{self, BackendKey, Message};
 use super::{SessionInfo, Shared, Upstream, cancel};
-use super::{login, pool};
+use super::{admit, login, pool};
 
 /// Serves one client connection until either side closes it.
 pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
-    let (raw, params) = loop {
-        match wire::read_first_packet(&mut client).await {
-            Ok(FirstPacket::Ssl | FirstPacket::GssEnc) => {
-                if client.write_all(b"N").await.is_err() {
-                    return;
-                }
-            }
-            Ok(FirstPacket::Cancel(key)) => return cancel::route(&shared, key).await,
-            Ok(FirstPacket::Startup { raw, params }) => break (raw, params),
-            Err(e) => {
-                let _ = client
-                    .write_all(&wire::error_response("FATAL", "08P01", &e))
-                    .await;
+    let deadline = tokio::time::Instant::now() + shared.admission.deadline();
+    let late = || wire::error_response("FATAL", "08006", "the login took too long: connect again");
+    let (raw, params) =
+        match tokio::time::timeout_at(deadline, admit::opening(&shared, &mut client)).await {
+            Ok(admit::Opening::Startup(raw, params)) => (raw, params),
+            Ok(admit::Opening::Done) => return,
+            Err(_) => {
+                let _ = client.write_all(&late()).await;
                 return;
             }
-        }
-    };
+        };
     let params: warm::Params = Arc::new(params);
     // The role the endpoint logs in as: it answers the login itself and hands over a pooled
     // server connection; other roles log in on the server through it.
@@ -61,10 +55,23 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
                 return;
             }
         };
-        match login::authenticate(&mut client, &creds.user, verifier).await {
-            Ok(rest) => early = rest,
-            Err(e) => {
-                tracing::debug!(session = id, "login refused at the endpoint: {e}");
+        let login = login::authenticate(&mut client, &creds.user, verifier);
+        match tokio::time::timeout_at(deadline, login).await {
+            Ok(Ok(rest)) => early = rest,
+            Ok(Err(e)) => {
+                let peer = client
+                    .peer_addr()
+                    .map_or_else(|_| "?".into(), |a| a.to_string());
+                tracing::warn!(
+                    session = id,
+                    client = %peer,
+                    role = %creds.user,
+                    "login refused at the endpoint: {e}"
+                );
+                return;
+            }
+            Err(_) => {
+                let _ = client.write_all(&late()).await;
                 return;
             }
         }

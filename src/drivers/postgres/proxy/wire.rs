@@ -94,6 +94,12 @@ fn startup_params(mut rest: &[u8]) -> Result<Vec<(String, String)>, String> {
             return Ok(params);
         }
         let value = cstr(&mut rest)?;
+        // One identity per login: a repeated parameter would let two readers see two users.
+        if params.iter().any(|(seen, _)| *seen == name) {
+            return Err(format!(
+                "the startup packet gives the parameter \"{name}\" twice: send each parameter once"
+            ));
+        }
         params.push((name, value));
     }
 }

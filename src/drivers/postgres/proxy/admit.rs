@@ -1,0 +1,189 @@
+//! Admission at the endpoint, before anyone has logged in: an accept loop that never ends on a
+//! transient error (running out of descriptors closes no port: it is logged once per burst
+//! and accepting goes on after a short pause), a cap on client connections below the
+//! process's descriptor limit (refused above it with PostgreSQL's `53300`), and a login
+//! deadline from accept (PostgreSQL's `authentication_timeout`) with at most one SSLRequest
+//! and one GSSENCRequest per connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::wire::{self, FirstPacket};
+use super::{Shared, cancel, session};
+
+/// How long a client may take from accept to a completed login, by default.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(60);
+
+/// How long accepting pauses after an error such as running out of descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Descriptors kept for everything but client connections (the journal, the HTTP API, the
+/// driver's own sessions).
+const RESERVED_FDS: u64 = 64;
+
+/// Client connections open, against a limit.
+#[derive(Debug)]
+pub(super) struct Admission {
+    limit: usize,
+    open: AtomicUsize,
+    /// The login deadline, in milliseconds.
+    deadline_ms: AtomicU64,
+}
+
+/// A client connection counted by [`Admission`]; uncounted when dropped.
+pub(super) struct Ticket(Arc<Shared>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.0.admission.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Admission {
+    /// A limit of half the descriptors the process may open (each client needs one, and one
+    /// more for its server connection), less a reserve.
+    pub(super) fn from_process_limit() -> Admission {
+        let fds = open_files_limit().unwrap_or(1024);
+        let limit = usize::try_from(fds.saturating_sub(RESERVED_FDS) / 2)
+            .unwrap_or(usize::MAX)
+            .max(8);
+        Admission {
+            limit,
+            open: AtomicUsize::new(0),
+            deadline_ms: AtomicU64::new(
+                u64::try_from(LOGIN_DEADLINE.as_millis()).unwrap_or(60_000),
+            ),
+        }
+    }
+
+    /// The most client connections taken at once.
+    pub(super) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The login deadline.
+    pub(super) fn deadline(&self) -> Duration {
+        Duration::from_millis(self.deadline_ms.load(Ordering::Relaxed))
+    }
+
+    /// Sets the login deadline.
+    pub(super) fn set_deadline(&self, deadline: Duration) {
+        self.deadline_ms.store(
+            u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// The soft limit of open files of this process (`/proc/self/limits`), where it can be read.
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Accepts clients until the endpoint stops; an error pauses it, never ends it.
+pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut failing = false;
+    loop {
+        match listener.accept().await {
+            Ok((socket, peer)) => {
+                if failing {
+                    tracing::info!(endpoint = %shared_addr(&listener), "accepting clients again");
+                    failing = false;
+                }
+                let _ = socket.set_nodelay(true);
+                let open = shared.admission.open.fetch_add(1, Ordering::AcqRel);
+                let ticket = Ticket(Arc::clone(&shared));
+                if open >= shared.admission.limit {
+                    tokio::spawn(refuse(socket, ticket, shared.admission.limit, peer));
+                    continue;
+                }
+                let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let _ticket = ticket;
+                    session::serve(shared, id, socket).await;
+                });
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(
+                        endpoint = %shared_addr(&listener),
+                        "the endpoint cannot accept clients ({e}); retrying every {} ms",
+                        ACCEPT_BACKOFF.as_millis()
+                    );
+                    failing = true;
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+fn shared_addr(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|_| "?".into(), |a| a.to_string())
+}
+
+/// Refuses a client above the connection limit the way PostgreSQL does.
+async fn refuse(mut socket: TcpStream, _ticket: Ticket, limit: usize, peer: std::net::SocketAddr) {
+    tracing::warn!(client = %peer, "endpoint full ({limit} client connections): refused");
+    let text = format!(
+        "too many connections to lockstep's endpoint (its limit is {limit}, half the process's \
+         open-file limit): close idle connections or raise the limit (ulimit -n)"
+    );
+    let _ = socket
+        .write_all(&wire::error_response("FATAL", "53300", &text))
+        .await;
+}
+
+/// What a client's first packets came to.
+pub(super) enum Opening {
+    /// A StartupMessage: its raw bytes and parameters.
+    Startup(bytes::Bytes, Vec<(String, String)>),
+    /// Handled already (a cancel routed, or the client refused with a message).
+    Done,
+}
+
+/// Reads first packets until a StartupMessage: SSL and GSS requests are answered `N`, at
+/// most once each; a cancel is routed; anything else is refused with an ErrorResponse.
+pub(super) async fn opening(shared: &Shared, client: &mut TcpStream) -> Opening {
+    let (mut ssl, mut gss) = (false, false);
+    loop {
+        let refusal = match wire::read_first_packet(client).await {
+            Ok(FirstPacket::Ssl) if !ssl => {
+                ssl = true;
+                if client.write_all(b"N").await.is_err() {
+                    return Opening::Done;
+                }
+                continue;
+            }
+            Ok(FirstPacket::GssEnc) if !gss => {
+                gss = true;
+                if client.write_all(b"N").await.is_err() {
+                    return Opening::Done;
+                }
+                continue;
+            }
+            Ok(FirstPacket::Ssl | FirstPacket::GssEnc) => {
+                "an SSL or GSS encryption request was repeated on one connection".to_string()
+            }
+            Ok(FirstPacket::Cancel(key)) => {
+                cancel::route(shared, key).await;
+                return Opening::Done;
+            }
+            Ok(FirstPacket::Startup { raw, params }) => return Opening::Startup(raw, params),
+            Err(e) => e,
+        };
+        let _ = client
+            .write_all(&wire::error_response("FATAL", "08P01", &refusal))
+            .await;
+        return Opening::Done;
+    }
+}

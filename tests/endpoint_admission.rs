@@ -1,0 +1,97 @@
+//! The endpoint before anyone logs in (issue EDGE), with real sockets on loopback: a client
+//! that sends nothing is cut off at the login deadline with an ErrorResponse, a repeated
+//! SSLRequest is refused, and a startup packet that names a parameter twice (two `user`s:
+//! two identities) is refused before any password is asked for.
+
+use std::time::Duration;
+
+use lockstep::drivers::postgres::proxy::{ProxyHandle, Upstream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// An endpoint in front of a port nobody listens on: nothing here gets past the login.
+async fn endpoint() -> ProxyHandle {
+    let upstream = Upstream {
+        addr: "127.0.0.1:9".into(),
+        rebind_as: None,
+    };
+    ProxyHandle::start("127.0.0.1:0", upstream, Duration::from_secs(5))
+        .await
+        .expect("endpoint")
+}
+
+/// Everything the endpoint sends until it closes the connection (at most 5 s).
+async fn answer(client: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let read = client.read_to_end(&mut out);
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .expect("the endpoint closes the connection")
+        .expect("read");
+    out
+}
+
+/// A StartupMessage with these parameters.
+fn startup(params: &[(&str, &str)]) -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    for (name, value) in params {
+        body.extend_from_slice(name.as_bytes());
+        body.push(0);
+        body.extend_from_slice(value.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut packet = u32::try_from(body.len() + 4)
+        .expect("small")
+        .to_be_bytes()
+        .to_vec();
+    packet.extend_from_slice(&body);
+    packet
+}
+
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 4, 210, 22, 47];
+
+#[tokio::test]
+async fn a_client_that_sends_nothing_is_cut_off_at_the_login_deadline() {
+    let endpoint = endpoint().await;
+    endpoint.set_login_deadline(Duration::from_millis(500));
+    let mut silent = TcpStream::connect(endpoint.local_addr())
+        .await
+        .expect("connect");
+    let got = answer(&mut silent).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(got.first(), Some(&b'E'), "an ErrorResponse: {text}");
+    assert!(text.contains("the login took too long"), "{text}");
+}
+
+#[tokio::test]
+async fn a_second_ssl_request_on_one_connection_is_refused() {
+    let endpoint = endpoint().await;
+    let mut client = TcpStream::connect(endpoint.local_addr())
+        .await
+        .expect("connect");
+    client.write_all(&SSL_REQUEST).await.expect("first");
+    let mut n = [0u8; 1];
+    client.read_exact(&mut n).await.expect("answered");
+    assert_eq!(&n, b"N");
+    client.write_all(&SSL_REQUEST).await.expect("second");
+    let got = answer(&mut client).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(got.first(), Some(&b'E'), "{text}");
+    assert!(text.contains("repeated on one connection"), "{text}");
+}
+
+#[tokio::test]
+async fn a_startup_packet_with_two_users_is_refused_before_any_password() {
+    let endpoint = endpoint().await;
+    let mut client = TcpStream::connect(endpoint.local_addr())
+        .await
+        .expect("connect");
+    let packet = startup(&[("user", "lockstep"), ("user", "other"), ("database", "app")]);
+    client.write_all(&packet).await.expect("startup");
+    let got = answer(&mut client).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(got.first(), Some(&b'E'), "{text}");
+    assert!(text.contains("08P01"), "{text}");
+    assert!(text.contains("\"user\" twice"), "{text}");
+}
