@@ -95,3 +95,72 @@ async fn a_startup_packet_with_two_users_is_refused_before_any_password() {
     assert!(text.contains("08P01"), "{text}");
     assert!(text.contains("\"user\" twice"), "{text}");
 }
+
+/// An endpoint that answers logins of role `app` itself (SCRAM), in front of nothing.
+async fn pooling_endpoint() -> ProxyHandle {
+    let upstream = Upstream {
+        addr: "127.0.0.1:9".into(),
+        rebind_as: Some(lockstep::drivers::postgres::proxy::Credentials::new(
+            "app", "secret",
+        )),
+    };
+    ProxyHandle::start("127.0.0.1:0", upstream, Duration::from_secs(5))
+        .await
+        .expect("endpoint")
+}
+
+/// Connects as `app` and reads the endpoint's AuthenticationSASL.
+async fn at_password(endpoint: &ProxyHandle) -> TcpStream {
+    let mut client = TcpStream::connect(endpoint.local_addr())
+        .await
+        .expect("connect");
+    client
+        .write_all(&startup(&[("user", "app"), ("database", "app")]))
+        .await
+        .expect("startup");
+    let mut header = [0u8; 5];
+    client.read_exact(&mut header).await.expect("an answer");
+    assert_eq!(header[0], b'R', "asked for a password");
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let mut body = vec![0u8; len - 4];
+    client.read_exact(&mut body).await.expect("its body");
+    client
+}
+
+#[tokio::test]
+async fn a_login_message_claiming_a_gibibyte_is_refused_without_waiting_for_it() {
+    let endpoint = pooling_endpoint().await;
+    let mut client = at_password(&endpoint).await;
+    // A PasswordMessage header claiming 1 GiB, and nothing after it.
+    let mut header = vec![b'p'];
+    header.extend_from_slice(&(1u32 << 30).to_be_bytes());
+    client.write_all(&header).await.expect("header");
+    let got = answer(&mut client).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(got.first(), Some(&b'E'), "{text}");
+    assert!(
+        text.contains("larger than the 65539 bytes allowed"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_nonce_of_any_length_is_not_echoed_back() {
+    let endpoint = pooling_endpoint().await;
+    let mut client = at_password(&endpoint).await;
+    let first = format!("n,,n=,r={}", "x".repeat(10_000));
+    let mut body = b"SCRAM-SHA-256\0".to_vec();
+    body.extend_from_slice(&i32::try_from(first.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(first.as_bytes());
+    let mut message = vec![b'p'];
+    message.extend_from_slice(&u32::try_from(body.len() + 4).expect("small").to_be_bytes());
+    message.extend_from_slice(&body);
+    client
+        .write_all(&message)
+        .await
+        .expect("SASLInitialResponse");
+    let got = answer(&mut client).await;
+    let text = String::from_utf8_lossy(&got);
+    assert_eq!(got.first(), Some(&b'E'), "refused, not echoed: {text}");
+    assert!(text.contains("client nonce"), "{text}");
+}

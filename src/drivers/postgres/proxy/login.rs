@@ -108,6 +108,10 @@ async fn send(client: &mut TcpStream, bytes: &[u8]) -> Result<(), (&'static str,
         .map_err(|e| ("08006", e.to_string()))
 }
 
+/// The largest message taken during the login (PostgreSQL's own bound on an authentication
+/// token, `PG_MAX_AUTH_TOKEN_LENGTH`, is 65,535 bytes).
+const MAX_LOGIN_MESSAGE: usize = 65_535 + 4;
+
 /// The client's next message, which must be a PasswordMessage (`p`).
 async fn next_password_message(
     client: &mut TcpStream,
@@ -115,6 +119,20 @@ async fn next_password_message(
 ) -> Result<Message, (&'static str, String)> {
     let mut messages = Vec::new();
     loop {
+        // Nothing larger than PostgreSQL takes before login is buffered (an unauthenticated
+        // client could otherwise make the endpoint hold a 1 GiB message).
+        if buf.len() >= 5 {
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if len > MAX_LOGIN_MESSAGE {
+                return Err((
+                    "08P01",
+                    format!(
+                        "a login message of {len} bytes is larger than the {MAX_LOGIN_MESSAGE} \
+                         bytes allowed before login"
+                    ),
+                ));
+            }
+        }
         wire::split_messages(buf, &mut messages).map_err(|e| ("08P01", e))?;
         if let Some(first) = messages.first() {
             if first.tag != b'p' || messages.len() > 1 {

@@ -11,6 +11,9 @@ use subtle::ConstantTimeEq;
 
 use super::scram::{hi, hmac};
 
+/// The longest client nonce taken (it is echoed back to the client).
+const MAX_CLIENT_NONCE: usize = 256;
+
 /// PBKDF2 rounds the endpoint asks clients for (PostgreSQL's default).
 const ITERATIONS: u32 = 4096;
 
@@ -82,6 +85,13 @@ impl Exchange {
             .find_map(|part| part.strip_prefix("r="))
             .filter(|n| !n.is_empty())
             .ok_or_else(malformed)?;
+        // Echoed back in the server's first message: bounded, as libpq's own are 24 bytes.
+        if client_nonce.len() > MAX_CLIENT_NONCE {
+            return Err(format!(
+                "a client nonce of {} bytes is longer than the {MAX_CLIENT_NONCE} allowed",
+                client_nonce.len()
+            ));
+        }
         let extra: Vec<u8> = (0..18).map(|_| rand::random::<u8>()).collect();
         let nonce = format!("{client_nonce}{}", STANDARD.encode(extra));
         let server_first = format!(
