@@ -164,3 +164,31 @@ async fn a_client_nonce_of_any_length_is_not_echoed_back() {
     assert_eq!(got.first(), Some(&b'E'), "refused, not echoed: {text}");
     assert!(text.contains("client nonce"), "{text}");
 }
+
+#[tokio::test]
+async fn a_startup_asking_for_protocol_3_2_is_answered_with_negotiate_protocol_version() {
+    let endpoint = pooling_endpoint().await;
+    let mut client = TcpStream::connect(endpoint.local_addr())
+        .await
+        .expect("connect");
+    let mut packet = startup(&[("user", "app"), ("_pq_.test_option", "1")]);
+    // Protocol 3.2, as libpq 18 may ask for.
+    packet[4..8].copy_from_slice(&196_610u32.to_be_bytes());
+    client.write_all(&packet).await.expect("startup");
+    let mut header = [0u8; 5];
+    client.read_exact(&mut header).await.expect("an answer");
+    assert_eq!(header[0], b'v', "NegotiateProtocolVersion first");
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let mut body = vec![0u8; len - 4];
+    client.read_exact(&mut body).await.expect("its body");
+    assert_eq!(&body[..4], &0u32.to_be_bytes(), "minor version 0");
+    assert_eq!(
+        &body[4..8],
+        &1u32.to_be_bytes(),
+        "one option not recognised"
+    );
+    assert_eq!(&body[8..], b"_pq_.test_option\0");
+    // Then the login goes on as 3.0: the endpoint asks for the password.
+    client.read_exact(&mut header).await.expect("an answer");
+    assert_eq!(header[0], b'R', "then the password is asked for");
+}

@@ -178,7 +178,18 @@ pub(super) async fn opening(shared: &Shared, client: &mut TcpStream) -> Opening 
                 cancel::route(shared, key).await;
                 return Opening::Done;
             }
-            Ok(FirstPacket::Startup { raw, params }) => return Opening::Startup(raw, params),
+            Ok(FirstPacket::Startup {
+                raw,
+                params,
+                negotiate,
+            }) => {
+                if let Some(answer) = negotiate
+                    && client.write_all(&answer).await.is_err()
+                {
+                    return Opening::Done;
+                }
+                return Opening::Startup(raw, params);
+            }
             Err(e) => e,
         };
         let _ = client

@@ -384,7 +384,15 @@ impl Session {
     /// Forwards the complete messages the client sent, following what awaits an answer.
     async fn forward_client(&mut self) -> Result<(), String> {
         let mut messages = Vec::new();
-        wire::split_messages(&mut self.client_buf, &mut messages)?;
+        if let Err(e) = wire::split_messages(&mut self.client_buf, &mut messages) {
+            // Closed as PostgreSQL closes it: with an ErrorResponse saying why.
+            let text = format!("invalid message from the client: {e}");
+            let _ = self
+                .client
+                .write_all(&wire::error_response("FATAL", "08P01", &text))
+                .await;
+            return Err(e);
+        }
         let mut out = BytesMut::new();
         for message in messages {
             match message.tag {

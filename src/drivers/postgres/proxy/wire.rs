@@ -30,10 +30,14 @@ pub enum FirstPacket {
     Cancel(BackendKey),
     /// A StartupMessage: its raw bytes (to forward as they came) and its parameters.
     Startup {
-        /// The whole packet, length included.
+        /// The whole packet, length included (as protocol 3.0 when the client asked for a
+        /// newer minor version or for protocol options).
         raw: Bytes,
         /// `user`, `database`, `application_name`, … in the order sent.
         params: Vec<(String, String)>,
+        /// The NegotiateProtocolVersion to send the client first, when it asked for a newer
+        /// 3.x or for `_pq_.` options: the endpoint speaks 3.0 without options.
+        negotiate: Option<Bytes>,
     },
 }
 
@@ -73,15 +77,43 @@ pub async fn read_first_packet<R: AsyncRead + Unpin>(
         })),
         PROTOCOL_3 => {
             let params = startup_params(rest)?;
+            if params.iter().any(|(name, _)| name.starts_with("_pq_.")) {
+                return Ok(negotiated(params));
+            }
             let mut raw = BytesMut::with_capacity(len);
             raw.put_u32(len as u32);
             raw.put_slice(&body);
             Ok(FirstPacket::Startup {
                 raw: raw.freeze(),
                 params,
+                negotiate: None,
             })
         }
+        // A newer minor version of protocol 3 (libpq 18 may ask for 3.2): answered, as
+        // PostgreSQL does, with the newest the endpoint speaks.
+        newer if newer >> 16 == 3 => Ok(negotiated(startup_params(rest)?)),
         other => Err(format!("unsupported protocol or request code {other}")),
+    }
+}
+
+/// A startup asking for more than protocol 3.0: its options (`_pq_.…`) are dropped, its
+/// packet rebuilt as 3.0, and NegotiateProtocolVersion names minor version 0 and the options
+/// not recognised.
+fn negotiated(params: Vec<(String, String)>) -> FirstPacket {
+    let (options, params): (Vec<_>, Vec<_>) = params
+        .into_iter()
+        .partition(|(name, _)| name.starts_with("_pq_."));
+    let mut body = BytesMut::new();
+    body.put_u32(0);
+    body.put_u32(options.len() as u32);
+    for (name, _) in &options {
+        body.put_slice(name.as_bytes());
+        body.put_u8(0);
+    }
+    FirstPacket::Startup {
+        raw: startup_message(&params),
+        params,
+        negotiate: Some(message(b'v', &body)),
     }
 }
 
@@ -256,9 +288,11 @@ mod tests {
             FirstPacket::Startup {
                 raw: again,
                 params: p,
+                negotiate,
             } => {
                 assert_eq!(p, params);
                 assert_eq!(again, raw);
+                assert_eq!(negotiate, None);
             }
             other => panic!("{other:?}"),
         }
