@@ -192,3 +192,27 @@ async fn a_startup_asking_for_protocol_3_2_is_answered_with_negotiate_protocol_v
     client.read_exact(&mut header).await.expect("an answer");
     assert_eq!(header[0], b'R', "then the password is asked for");
 }
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_slowed_after_five_from_one_address() {
+    let endpoint = pooling_endpoint().await;
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=app password=wrong dbname=app",
+        endpoint.local_addr().port()
+    );
+    let mut took = Vec::new();
+    for _ in 0..8 {
+        let started = std::time::Instant::now();
+        let refused = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+            .await
+            .err()
+            .expect("a wrong password is refused");
+        took.push(started.elapsed());
+        assert!(
+            format!("{refused:?}").contains("password authentication failed"),
+            "{refused:?}"
+        );
+    }
+    // The seventh and eighth waited before their password was asked for (200 and 400 ms).
+    assert!(took[7] >= Duration::from_millis(400), "{took:?}");
+}

@@ -198,3 +198,87 @@ pub(super) async fn opening(shared: &Shared, client: &mut TcpStream) -> Opening 
         return Opening::Done;
     }
 }
+
+/// Failed logins at the endpoint per client address, to slow down guessing: from the sixth
+/// failure within a minute, each new login from that address waits before its password is
+/// asked for, twice as long each time, at most [`MAX_LOGIN_DELAY`].
+#[derive(Debug, Default)]
+pub(super) struct FailedLogins {
+    recent: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>>,
+}
+
+/// How far back failures count.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Failures within the window before logins are slowed.
+const FREE_FAILURES: usize = 5;
+/// The longest wait imposed before a login.
+pub(super) const MAX_LOGIN_DELAY: Duration = Duration::from_secs(5);
+/// Addresses remembered at most (the oldest are forgotten first).
+const MAX_ADDRESSES: usize = 10_000;
+
+impl FailedLogins {
+    /// How long a login from `ip` waits before its password is asked for.
+    pub(super) fn delay(&self, ip: std::net::IpAddr) -> Duration {
+        let Ok(mut recent) = self.recent.lock() else {
+            return Duration::ZERO;
+        };
+        let Some(times) = recent.get_mut(&ip) else {
+            return Duration::ZERO;
+        };
+        let now = std::time::Instant::now();
+        times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+        let over = times.len().saturating_sub(FREE_FAILURES);
+        if over == 0 {
+            return Duration::ZERO;
+        }
+        let factor = 1u32 << over.min(6);
+        (Duration::from_millis(100) * factor).min(MAX_LOGIN_DELAY)
+    }
+
+    /// A login from `ip` failed.
+    pub(super) fn failed(&self, ip: std::net::IpAddr) {
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if recent.len() >= MAX_ADDRESSES && !recent.contains_key(&ip) {
+            recent.retain(|_, times| {
+                times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+                !times.is_empty()
+            });
+            if recent.len() >= MAX_ADDRESSES {
+                return;
+            }
+        }
+        recent.entry(ip).or_default().push(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logins_from_an_address_that_keeps_failing_wait_longer_each_time_up_to_a_bound() {
+        let failed = FailedLogins::default();
+        let ip: std::net::IpAddr = "10.0.0.5".parse().expect("ip");
+        let other: std::net::IpAddr = "10.0.0.6".parse().expect("ip");
+        let mut waits = Vec::new();
+        for _ in 0..14 {
+            waits.push(failed.delay(ip));
+            failed.failed(ip);
+        }
+        assert!(
+            waits[..=FREE_FAILURES].iter().all(Duration::is_zero),
+            "{waits:?}"
+        );
+        assert_eq!(waits[FREE_FAILURES + 1], Duration::from_millis(200));
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert_eq!(waits[13], MAX_LOGIN_DELAY);
+        assert_eq!(
+            failed.delay(other),
+            Duration::ZERO,
+            "another address is not slowed"
+        );
+    }
+}

@@ -77,6 +77,8 @@ struct Shared {
     park_limit: Duration,
     /// Client connections before and after login: their limit and the login deadline.
     admission: admit::Admission,
+    /// Failed logins by client address, to slow down guessing.
+    failed_logins: admit::FailedLogins,
     sessions: Mutex<HashMap<u64, SessionInfo>>,
     changed: Notify,
     cancels: Mutex<HashMap<BackendKey, (String, BackendKey)>>,
@@ -184,6 +186,7 @@ impl ProxyHandle {
             shutdown: watch::Sender::new(false),
             park_limit,
             admission: admit::Admission::from_process_limit(),
+            failed_logins: admit::FailedLogins::default(),
             sessions: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             cancels: Mutex::new(HashMap::new()),

@@ -55,10 +55,20 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
                 return;
             }
         };
+        let peer_ip = client.peer_addr().ok().map(|a| a.ip());
+        if let Some(ip) = peer_ip {
+            let wait = shared.failed_logins.delay(ip);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         let login = login::authenticate(&mut client, &creds.user, verifier);
         match tokio::time::timeout_at(deadline, login).await {
             Ok(Ok(rest)) => early = rest,
             Ok(Err(e)) => {
+                if let Some(ip) = peer_ip {
+                    shared.failed_logins.failed(ip);
+                }
                 let peer = client
                     .peer_addr()
                     .map_or_else(|_| "?".into(), |a| a.to_string());
