@@ -30,8 +30,16 @@ pub async fn run_cmd(
                 crate::drivers::flips::Flips::flipped_runs(db)
                     .is_ok_and(|runs| runs.contains(&run.run_id))
             });
-            // Whether a `lockstep serve` holds the database (drives runs, holds endpoints).
-            let driven = local.and_then(crate::engine::lease::held);
+            // Whether a `lockstep serve` holds the database, for a run on real servers behind
+            // an endpoint (only `serve` drives those and holds their endpoints).
+            let real = local.is_some_and(|db| {
+                crate::drivers::targets::Targets::load(db).is_ok_and(|t| {
+                    t.postgres
+                        .get(&run.service.to_string())
+                        .is_some_and(|r| r.endpoint.is_some())
+                })
+            });
+            let driven = local.filter(|_| real).and_then(crate::engine::lease::held);
             render_runs::run(cli.json, run, snap.clock.now, flip_recorded, driven);
             return Ok(());
         }
