@@ -31,6 +31,16 @@ async fn answer(client: &mut TcpStream) -> Vec<u8> {
     out
 }
 
+/// The endpoint's next typed message: its type byte and body.
+async fn message(client: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut header = [0u8; 5];
+    client.read_exact(&mut header).await.expect("an answer");
+    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let mut body = vec![0u8; len - 4];
+    client.read_exact(&mut body).await.expect("its body");
+    (header[0], body)
+}
+
 /// A StartupMessage with these parameters.
 fn startup(params: &[(&str, &str)]) -> Vec<u8> {
     let mut body = 196_608u32.to_be_bytes().to_vec();
@@ -118,12 +128,8 @@ async fn at_password(endpoint: &ProxyHandle) -> TcpStream {
         .write_all(&startup(&[("user", "app"), ("database", "app")]))
         .await
         .expect("startup");
-    let mut header = [0u8; 5];
-    client.read_exact(&mut header).await.expect("an answer");
-    assert_eq!(header[0], b'R', "asked for a password");
-    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    let mut body = vec![0u8; len - 4];
-    client.read_exact(&mut body).await.expect("its body");
+    let (tag, _) = message(&mut client).await;
+    assert_eq!(tag, b'R', "asked for a password");
     client
 }
 
@@ -175,12 +181,8 @@ async fn a_startup_asking_for_protocol_3_2_is_answered_with_negotiate_protocol_v
     // Protocol 3.2, as libpq 18 may ask for.
     packet[4..8].copy_from_slice(&196_610u32.to_be_bytes());
     client.write_all(&packet).await.expect("startup");
-    let mut header = [0u8; 5];
-    client.read_exact(&mut header).await.expect("an answer");
-    assert_eq!(header[0], b'v', "NegotiateProtocolVersion first");
-    let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
-    let mut body = vec![0u8; len - 4];
-    client.read_exact(&mut body).await.expect("its body");
+    let (tag, body) = message(&mut client).await;
+    assert_eq!(tag, b'v', "NegotiateProtocolVersion first");
     assert_eq!(&body[..4], &0u32.to_be_bytes(), "minor version 0");
     assert_eq!(
         &body[4..8],
@@ -189,8 +191,8 @@ async fn a_startup_asking_for_protocol_3_2_is_answered_with_negotiate_protocol_v
     );
     assert_eq!(&body[8..], b"_pq_.test_option\0");
     // Then the login goes on as 3.0: the endpoint asks for the password.
-    client.read_exact(&mut header).await.expect("an answer");
-    assert_eq!(header[0], b'R', "then the password is asked for");
+    let (tag, _) = message(&mut client).await;
+    assert_eq!(tag, b'R', "then the password is asked for");
 }
 
 #[tokio::test]

@@ -101,15 +101,7 @@ async fn b9_a_switchover_killed_just_after_the_flip_and_in_b7_keeps_green_servin
 /// One run, `serve` killed at each of `points` in turn (each armed in the `serve` started
 /// after the previous kill), then left to complete; `lost_tries` parks at least are lost.
 async fn kill_chain(points: &[&str], lost_tries: u64) {
-    let (blue, green) = (pg::blue(), pg::green());
-    pg::create_db(&blue, "pay").await;
-    pg::create_db(&green, "pay").await;
-    pg::same_password(&green, &blue).await;
-    pg::connect(&blue, "pay")
-        .await
-        .batch_execute(SCHEMA)
-        .await
-        .expect("blue schema");
+    let (blue, green) = pg::pair_with("pay", SCHEMA).await;
     let blue_dsn = pg::dsn(&blue, "pay");
     let green_dsn = pg::green_as_blue(&blue, &green, "pay");
 

@@ -83,15 +83,7 @@ async fn server_version(client: &tokio_postgres::Client) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn switchover_through_serve_moves_clients_to_17_and_the_board_shows_downtime() {
-    let (blue, green) = (pg::blue(), pg::green());
-    pg::create_db(&blue, "pay").await;
-    pg::create_db(&green, "pay").await;
-    pg::same_password(&green, &blue).await;
-    pg::connect(&blue, "pay")
-        .await
-        .batch_execute(SCHEMA)
-        .await
-        .expect("blue schema");
+    let (blue, green) = pg::pair_with("pay", SCHEMA).await;
 
     let db = cli::Db::virtual_at("2026-01-05T09:00:00Z");
     payments_service(&db, &["--plan", "business"]);

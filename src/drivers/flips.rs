@@ -6,7 +6,6 @@
 
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -54,10 +53,7 @@ impl Flips {
     /// Opens the record in the lockstep database at `path` (its table comes with the journal's
     /// migrations). Every write waits for the disk.
     pub fn open(path: &Path) -> Result<Flips, DriverError> {
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(StdDuration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
+        let conn = super::log::connect(path).map_err(err)?;
         Ok(Flips {
             conn: Mutex::new(conn),
         })
@@ -104,10 +100,7 @@ impl Flips {
     /// open ends there, and what clients waited (parked, then refused while lockstep was
     /// down) is added to its attempt's downtime.
     pub fn settle(path: &Path, opened_at: DateTime<Utc>) -> Result<(), DriverError> {
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(StdDuration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
+        let conn = super::log::connect(path).map_err(err)?;
         let open: Vec<(String, String)> = {
             let mut stmt = conn
                 .prepare(
@@ -150,8 +143,7 @@ impl Flips {
     /// The runs whose switchover flipped to green, read from the database at `path` (for the
     /// process that opens the endpoints).
     pub fn flipped_runs(path: &Path) -> Result<Vec<String>, DriverError> {
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(StdDuration::from_secs(10)).map_err(err)?;
+        let conn = super::log::connect(path).map_err(err)?;
         let mut stmt = conn
             .prepare("SELECT run_id FROM driver_switchovers WHERE flipped_at IS NOT NULL")
             .map_err(err)?;

@@ -57,6 +57,15 @@ pub struct ActionLog {
     driver: &'static str,
 }
 
+/// A connection to the lockstep database at `path` for the drivers' own tables: it waits for
+/// a busy database, and every commit waits for the disk.
+pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(StdDuration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
 fn err(e: impl std::fmt::Display) -> DriverError {
     DriverError(format!("driver action log: {e}"))
 }
@@ -71,10 +80,7 @@ impl ActionLog {
     /// Opens the log of `driver` in the lockstep database at `path` (its table comes with the
     /// journal's migrations).
     pub fn open(path: &Path, driver: &'static str) -> Result<ActionLog, DriverError> {
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(StdDuration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(err)?;
+        let conn = connect(path).map_err(err)?;
         Ok(ActionLog {
             conn: Mutex::new(conn),
             driver,

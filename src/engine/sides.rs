@@ -15,21 +15,7 @@ pub fn serving(
     flipped: &[String],
 ) -> Result<HashMap<String, (ServingSide, String)>, String> {
     let store = super::store::Store::open(db).map_err(|e| e.to_string())?;
-    let mut state: State = store
-        .load_snapshot()
-        .map_err(|e| e.to_string())?
-        .unwrap_or_default();
-    loop {
-        let events = store
-            .events_since(state.head, 10_000)
-            .map_err(|e| e.to_string())?;
-        if events.is_empty() {
-            break;
-        }
-        for event in &events {
-            state.apply(event);
-        }
-    }
+    let state = store.load_state().map_err(|e| e.to_string())?;
     Ok(sides_of(&state, flipped))
 }
 

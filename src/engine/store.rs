@@ -180,6 +180,27 @@ impl Store {
         data_version(&self.conn)
     }
 
+    /// The state the journal holds: its newest snapshot (indexed), then every event after it.
+    pub fn load_state(&self) -> Result<State, EngineError> {
+        let mut state = self.load_snapshot()?.unwrap_or_else(State::new);
+        state.reindex();
+        self.replay(&mut state)?;
+        Ok(state)
+    }
+
+    /// Applies to `state` every event after its head.
+    pub fn replay(&self, state: &mut State) -> Result<(), EngineError> {
+        loop {
+            let batch = self.events_since(state.head, 50_000)?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for e in &batch {
+                state.apply(e);
+            }
+        }
+    }
+
     /// The newest snapshot, if any, with the id of the last event it contains.
     pub fn load_snapshot(&self) -> Result<Option<State>, EngineError> {
         let row: Option<Vec<u8>> = self

@@ -56,15 +56,7 @@ impl Writer {
         let mut state = store.load_snapshot()?.unwrap_or_else(State::new);
         state.reindex();
         let snapshot_head = state.head;
-        loop {
-            let batch = store.events_since(state.head, 50_000)?;
-            if batch.is_empty() {
-                break;
-            }
-            for e in &batch {
-                state.apply(e);
-            }
-        }
+        store.replay(&mut state)?;
         let data_version = store.data_version()?;
         let meta = store.meta()?;
         let agenda = Agenda::build(&state, meta.watermark);

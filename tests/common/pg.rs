@@ -66,6 +66,21 @@ pub async fn create_db(cluster: &Cluster, db: &str) {
         .expect("create database");
 }
 
+/// Blue (15) and green (17), each with database `db`, green taking blue's password (roles
+/// travel with a migration), and `schema` run on blue's `db`.
+pub async fn pair_with(db: &str, schema: &str) -> (Cluster, Cluster) {
+    let (blue, green) = (self::blue(), self::green());
+    create_db(&blue, db).await;
+    create_db(&green, db).await;
+    same_password(&green, &blue).await;
+    connect(&blue, db)
+        .await
+        .batch_execute(schema)
+        .await
+        .expect("blue schema");
+    (blue, green)
+}
+
 /// A single integer from `sql`.
 pub async fn count(client: &Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)

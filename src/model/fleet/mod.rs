@@ -3,6 +3,7 @@
 
 mod apply;
 mod decide;
+mod out;
 mod switchover;
 mod view;
 

@@ -7,7 +7,8 @@ use crate::model::event::{EventKind, NewEvent};
 use crate::model::service::{NodeRole, NodeStatus, Service};
 use crate::model::state::State;
 
-use super::decide::{Out, build, next_node_index, next_node_name, stage_span};
+use super::decide::{build, next_node_index, next_node_name, stage_span};
+use super::out::Out;
 use super::{Endpoint, FORWARD_S, Incident, IncidentKind, NodeChange, Stage};
 
 impl State {

@@ -12,6 +12,7 @@
 
 mod admit;
 mod cancel;
+mod front;
 mod login;
 mod pool;
 mod retire;

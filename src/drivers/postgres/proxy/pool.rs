@@ -22,7 +22,7 @@ use super::scram_server::Verifier;
 use super::upstream::{self, Credentials, ServerConn};
 use super::warm::{self, Params};
 use super::wire;
-use super::{Shared, Upstream, session};
+use super::{Shared, Upstream, front};
 
 /// Idle connections kept per upstream and startup parameters.
 const MAX_IDLE: usize = 32;
@@ -196,7 +196,7 @@ pub(super) async fn connection_for(
         let (mut parked, mut route) = (shared.parked.subscribe(), shared.route.subscribe());
         // The endpoint may have parked since the gate let this client through: a session
         // started on the old upstream now would escape the fence's count of its own.
-        if let Some(now) = session::gate(shared).filter(|now| now.addr != target.addr) {
+        if let Some(now) = front::gate(shared).filter(|now| now.addr != target.addr) {
             target = now;
             continue;
         }
@@ -231,7 +231,7 @@ pub(super) async fn connection_for(
                 _ = parked.changed() => {}
                 _ = route.changed() => {}
             }
-            if session::gate(shared).is_some_and(|now| now.addr != addr) {
+            if front::gate(shared).is_some_and(|now| now.addr != addr) {
                 break None;
             }
         };
@@ -253,7 +253,7 @@ pub(super) async fn connection_for(
                     .await;
                 return None;
             }
-            None => target = session::gate(shared)?,
+            None => target = front::gate(shared)?,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! One client session through the proxy: the untyped handshake, the park gate, then whole
-//! messages piped both ways while the session's state is followed (ReadyForQuery status,
+//! One client session through the proxy, once [`front`] has let it in: whole messages piped
+//! both ways while the session's state is followed (ReadyForQuery status,
 //! requests awaiting their ReadyForQuery, named prepared statements). Held between
 //! transactions while the proxy is parked, and re-bound to a new upstream there.
 
@@ -15,97 +15,24 @@ use super::upstream::{self, ServerConn};
 use super::warm::{self, Spare};
 use super::wire::{self, BackendKey, Message};
 use super::{SessionInfo, Shared, Upstream, cancel};
-use super::{admit, login, pool};
+use super::{front, login};
 
 /// Serves one client connection until either side closes it.
 pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
-    let deadline = tokio::time::Instant::now() + shared.admission.deadline();
-    let late = || wire::error_response("FATAL", "08006", "the login took too long: connect again");
-    let (raw, params) =
-        match tokio::time::timeout_at(deadline, admit::opening(&shared, &mut client)).await {
-            Ok(admit::Opening::Startup(raw, params)) => (raw, params),
-            Ok(admit::Opening::Done) => return,
-            Err(_) => {
-                let _ = client.write_all(&late()).await;
-                return;
-            }
-        };
-    let params: warm::Params = Arc::new(params);
-    // The role the endpoint logs in as: it answers the login itself and hands over a pooled
-    // server connection; other roles log in on the server through it.
-    let pooled = shared
-        .route
-        .borrow()
-        .current
-        .rebind_as
-        .clone()
-        .filter(|creds| {
-            params
-                .iter()
-                .any(|(name, value)| name == "user" && *value == creds.user)
-        });
-    let mut early = BytesMut::with_capacity(8192);
-    if let Some(creds) = &pooled {
-        let verifier = match shared.pool.verifier(creds).await {
-            Ok(verifier) => verifier,
-            Err(e) => {
-                let _ = client
-                    .write_all(&wire::error_response("FATAL", "08006", &e))
-                    .await;
-                return;
-            }
-        };
-        let peer_ip = client.peer_addr().ok().map(|a| a.ip());
-        if let Some(ip) = peer_ip {
-            let wait = shared.failed_logins.delay(ip);
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
-        let login = login::authenticate(&mut client, &creds.user, verifier);
-        match tokio::time::timeout_at(deadline, login).await {
-            Ok(Ok(rest)) => early = rest,
-            Ok(Err(e)) => {
-                if let Some(ip) = peer_ip {
-                    shared.failed_logins.failed(ip);
-                }
-                let peer = client
-                    .peer_addr()
-                    .map_or_else(|_| "?".into(), |a| a.to_string());
-                tracing::warn!(
-                    session = id,
-                    client = %peer,
-                    role = %creds.user,
-                    "login refused at the endpoint: {e}"
-                );
-                return;
-            }
-            Err(_) => {
-                let _ = client.write_all(&late()).await;
-                return;
-            }
-        }
-    }
-    let Some(target) = wait_for_gate(&shared).await else {
-        let text = "the database is switching over and did not reopen in time; try again";
-        let _ = client
-            .write_all(&wire::error_response("FATAL", "57P03", text))
-            .await;
-        return;
-    };
-    let connected = if pooled.is_some() {
-        pool::connection_for(&shared, Arc::clone(&target), &params, &mut client).await
-    } else {
-        passed_through(&target, &raw, &mut client).await
-    };
-    let Some(conn) = connected else {
+    let Some(front::Admitted {
+        params,
+        pooled,
+        early,
+        conn,
+    }) = front::admit(&shared, id, &mut client).await
+    else {
         return;
     };
     let kill = Arc::new(Notify::new());
     shared.sessions().insert(
         id,
         SessionInfo {
-            settled: pooled.is_some(),
+            settled: pooled,
             params: Arc::clone(&params),
             held: false,
             upstream: conn.addr.clone(),
@@ -113,13 +40,13 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
             kill: Arc::clone(&kill),
         },
     );
-    let (status, client_key, logged_in_at) = match &pooled {
-        Some(_) => (
+    let (status, client_key, logged_in_at) = match pooled {
+        true => (
             Some(b'I'),
             Some(login::client_key()),
             Some(conn.logged_in_at),
         ),
-        None => (None, None, None),
+        false => (None, None, None),
     };
     let mut session = Session {
         shared: Arc::clone(&shared),
@@ -139,10 +66,10 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         client_buf: early,
         server_buf: BytesMut::with_capacity(8192),
         spare: None,
-        reported: (pooled.is_some(), false),
+        reported: (pooled, false),
         connected_at: conn.connected_at,
         logged_in_at,
-        pooled: pooled.is_some(),
+        pooled,
         client_left: false,
     };
     if let Some(key) = session.client_key.filter(|_| session.pooled) {
@@ -164,70 +91,6 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
     }
     shared.forget(id);
     session.give_back();
-}
-
-/// A server connection for a client that logs in on the server itself: its StartupMessage
-/// `raw` is passed on, and the login's messages flow through the session. A failure has been
-/// told to the client.
-async fn passed_through(
-    target: &Upstream,
-    raw: &[u8],
-    client: &mut TcpStream,
-) -> Option<ServerConn> {
-    let connected_at = std::time::Instant::now();
-    let mut server = match TcpStream::connect(&target.addr).await {
-        Ok(server) => server,
-        Err(e) => {
-            let text = format!("the proxy cannot reach the database: {e}");
-            let _ = client
-                .write_all(&wire::error_response("FATAL", "08006", &text))
-                .await;
-            return None;
-        }
-    };
-    let _ = server.set_nodelay(true);
-    server.write_all(raw).await.ok()?;
-    Some(ServerConn {
-        stream: server,
-        key: None,
-        addr: target.addr.clone(),
-        statuses: Vec::new(),
-        connected_at,
-        logged_in_at: connected_at,
-    })
-}
-
-/// Waits while the proxy is parked, at most its park limit; false when the limit ran out.
-/// Where a new connection goes: the current upstream, or while parked the next one when it
-/// is known (the login happens during the park, and the session is held once in, so its first
-/// query runs as soon as the proxy resumes). Otherwise it waits, at most the park limit.
-async fn wait_for_gate(shared: &Shared) -> Option<Arc<Upstream>> {
-    let mut parked = shared.parked.subscribe();
-    let mut route = shared.route.subscribe();
-    let deadline = tokio::time::Instant::now() + shared.park_limit;
-    loop {
-        if let Some(target) = gate(shared) {
-            return Some(target);
-        }
-        let changed = async {
-            tokio::select! {
-                _ = parked.changed() => {}
-                _ = route.changed() => {}
-            }
-        };
-        tokio::time::timeout_at(deadline, changed).await.ok()?;
-    }
-}
-
-/// Where a new connection goes now; none while parked without a next upstream.
-pub(super) fn gate(shared: &Shared) -> Option<Arc<Upstream>> {
-    let is_parked = *shared.parked.borrow();
-    let r = shared.route.borrow();
-    match (&r.next, is_parked) {
-        (_, false) => Some(Arc::clone(&r.current)),
-        (Some(next), true) => Some(Arc::clone(next)),
-        (None, true) => None,
-    }
 }
 
 struct Session {

@@ -1,0 +1,180 @@
+//! From accept to a server connection: the first packets and the endpoint's own login for the
+//! role it pools, within the login deadline (a login from an address that keeps failing waits
+//! first), then the park gate, then a server connection (from the pool, or passed through
+//! with the client's own StartupMessage for other roles). Every refusal is told to the client.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::upstream::ServerConn;
+use super::{Shared, Upstream, admit, login, pool, warm, wire};
+
+/// A client let in, with its server connection.
+pub(super) struct Admitted {
+    /// Its startup parameters.
+    pub params: warm::Params,
+    /// Whether the endpoint logged it in itself (the pooled role).
+    pub pooled: bool,
+    /// What it sent after its login.
+    pub early: BytesMut,
+    /// Its server connection.
+    pub conn: ServerConn,
+}
+
+/// Lets `client` in, or tells it why not (`None`).
+pub(super) async fn admit(
+    shared: &Arc<Shared>,
+    id: u64,
+    client: &mut TcpStream,
+) -> Option<Admitted> {
+    let deadline = tokio::time::Instant::now() + shared.admission.deadline();
+    let late = || wire::error_response("FATAL", "08006", "the login took too long: connect again");
+    let (raw, params) =
+        match tokio::time::timeout_at(deadline, admit::opening(shared, client)).await {
+            Ok(admit::Opening::Startup(raw, params)) => (raw, params),
+            Ok(admit::Opening::Done) => return None,
+            Err(_) => {
+                let _ = client.write_all(&late()).await;
+                return None;
+            }
+        };
+    let params: warm::Params = Arc::new(params);
+    // The role the endpoint logs in as: it answers the login itself and hands over a pooled
+    // server connection; other roles log in on the server through it.
+    let pooled = shared
+        .route
+        .borrow()
+        .current
+        .rebind_as
+        .clone()
+        .filter(|creds| {
+            params
+                .iter()
+                .any(|(name, value)| name == "user" && *value == creds.user)
+        });
+    let mut early = BytesMut::with_capacity(8192);
+    if let Some(creds) = &pooled {
+        let verifier = match shared.pool.verifier(creds).await {
+            Ok(verifier) => verifier,
+            Err(e) => {
+                let _ = client
+                    .write_all(&wire::error_response("FATAL", "08006", &e))
+                    .await;
+                return None;
+            }
+        };
+        let peer = client.peer_addr().ok();
+        if let Some(peer) = peer {
+            let wait = shared.failed_logins.delay(peer.ip());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        let login = login::authenticate(client, &creds.user, verifier);
+        match tokio::time::timeout_at(deadline, login).await {
+            Ok(Ok(rest)) => early = rest,
+            Ok(Err(e)) => {
+                if let Some(peer) = peer {
+                    shared.failed_logins.failed(peer.ip());
+                }
+                let peer = peer.map_or_else(|| "?".into(), |a| a.to_string());
+                tracing::warn!(
+                    session = id,
+                    client = %peer,
+                    role = %creds.user,
+                    "login refused at the endpoint: {e}"
+                );
+                return None;
+            }
+            Err(_) => {
+                let _ = client.write_all(&late()).await;
+                return None;
+            }
+        }
+    }
+    let Some(target) = wait_for_gate(shared).await else {
+        let text = "the database is switching over and did not reopen in time; try again";
+        let _ = client
+            .write_all(&wire::error_response("FATAL", "57P03", text))
+            .await;
+        return None;
+    };
+    let conn = if pooled.is_some() {
+        pool::connection_for(shared, Arc::clone(&target), &params, client).await
+    } else {
+        passed_through(&target, &raw, client).await
+    }?;
+    Some(Admitted {
+        params,
+        pooled: pooled.is_some(),
+        early,
+        conn,
+    })
+}
+
+/// A server connection for a client that logs in on the server itself: its StartupMessage
+/// `raw` is passed on, and the login's messages flow through the session. A failure has been
+/// told to the client.
+async fn passed_through(
+    target: &Upstream,
+    raw: &[u8],
+    client: &mut TcpStream,
+) -> Option<ServerConn> {
+    let connected_at = std::time::Instant::now();
+    let mut server = match TcpStream::connect(&target.addr).await {
+        Ok(server) => server,
+        Err(e) => {
+            let text = format!("the proxy cannot reach the database: {e}");
+            let _ = client
+                .write_all(&wire::error_response("FATAL", "08006", &text))
+                .await;
+            return None;
+        }
+    };
+    let _ = server.set_nodelay(true);
+    server.write_all(raw).await.ok()?;
+    Some(ServerConn {
+        stream: server,
+        key: None,
+        addr: target.addr.clone(),
+        statuses: Vec::new(),
+        connected_at,
+        logged_in_at: connected_at,
+    })
+}
+
+/// Waits while the proxy is parked, at most its park limit; false when the limit ran out.
+/// Where a new connection goes: the current upstream, or while parked the next one when it
+/// is known (the login happens during the park, and the session is held once in, so its first
+/// query runs as soon as the proxy resumes). Otherwise it waits, at most the park limit.
+async fn wait_for_gate(shared: &Shared) -> Option<Arc<Upstream>> {
+    let mut parked = shared.parked.subscribe();
+    let mut route = shared.route.subscribe();
+    let deadline = tokio::time::Instant::now() + shared.park_limit;
+    loop {
+        if let Some(target) = gate(shared) {
+            return Some(target);
+        }
+        let changed = async {
+            tokio::select! {
+                _ = parked.changed() => {}
+                _ = route.changed() => {}
+            }
+        };
+        tokio::time::timeout_at(deadline, changed).await.ok()?;
+    }
+}
+
+/// Where a new connection goes now; none while parked without a next upstream.
+pub(super) fn gate(shared: &Shared) -> Option<Arc<Upstream>> {
+    let is_parked = *shared.parked.borrow();
+    let r = shared.route.borrow();
+    match (&r.next, is_parked) {
+        (_, false) => Some(Arc::clone(&r.current)),
+        (Some(next), true) => Some(Arc::clone(next)),
+        (None, true) => None,
+    }
+}
