@@ -200,8 +200,8 @@ pub(super) async fn opening(shared: &Shared, client: &mut TcpStream) -> Opening 
 }
 
 /// Failed logins at the endpoint per client address, to slow down guessing: from the sixth
-/// failure within a minute, each new login from that address waits before its password is
-/// asked for, twice as long each time, at most [`MAX_LOGIN_DELAY`].
+/// failure within a minute, each failure from that address is told only after a wait, twice
+/// as long each time, at most [`MAX_LOGIN_DELAY`] (a client that logs in well never waits).
 #[derive(Debug, Default)]
 pub(super) struct FailedLogins {
     recent: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<std::time::Instant>>>,
@@ -211,13 +211,13 @@ pub(super) struct FailedLogins {
 const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 /// Failures within the window before logins are slowed.
 const FREE_FAILURES: usize = 5;
-/// The longest wait imposed before a login.
+/// The longest wait imposed on a failed login.
 pub(super) const MAX_LOGIN_DELAY: Duration = Duration::from_secs(5);
 /// Addresses remembered at most (the oldest are forgotten first).
 const MAX_ADDRESSES: usize = 10_000;
 
 impl FailedLogins {
-    /// How long a login from `ip` waits before its password is asked for.
+    /// How long a failed login from `ip` waits before it is told (its failure counted).
     pub(super) fn delay(&self, ip: std::net::IpAddr) -> Duration {
         let Ok(mut recent) = self.recent.lock() else {
             return Duration::ZERO;
@@ -265,14 +265,14 @@ mod tests {
         let other: std::net::IpAddr = "10.0.0.6".parse().expect("ip");
         let mut waits = Vec::new();
         for _ in 0..14 {
-            waits.push(failed.delay(ip));
             failed.failed(ip);
+            waits.push(failed.delay(ip));
         }
         assert!(
-            waits[..=FREE_FAILURES].iter().all(Duration::is_zero),
+            waits[..FREE_FAILURES].iter().all(Duration::is_zero),
             "{waits:?}"
         );
-        assert_eq!(waits[FREE_FAILURES + 1], Duration::from_millis(200));
+        assert_eq!(waits[FREE_FAILURES], Duration::from_millis(200));
         assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
         assert_eq!(waits[13], MAX_LOGIN_DELAY);
         assert_eq!(

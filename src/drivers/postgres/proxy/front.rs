@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::slots::{self, Got, Slot};
 use super::upstream::ServerConn;
 use super::{Shared, Upstream, admit, login, pool, warm, wire};
 
@@ -22,6 +23,8 @@ pub(super) struct Admitted {
     pub early: BytesMut,
     /// Its server connection.
     pub conn: ServerConn,
+    /// That connection's place among those held for clients.
+    pub slot: Slot,
 }
 
 /// Lets `client` in, or tells it why not (`None`).
@@ -67,25 +70,27 @@ pub(super) async fn admit(
             }
         };
         let peer = client.peer_addr().ok();
-        if let Some(peer) = peer {
-            let wait = shared.failed_logins.delay(peer.ip());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
         let login = login::authenticate(client, &creds.user, verifier);
         match tokio::time::timeout_at(deadline, login).await {
             Ok(Ok(rest)) => early = rest,
-            Ok(Err(e)) => {
+            Ok(Err(refusal)) => {
+                // A client that keeps failing from one address waits before it hears so
+                // (as PostgreSQL's auth_delay): guessing slows down, good logins never wait.
                 if let Some(peer) = peer {
                     shared.failed_logins.failed(peer.ip());
+                    let wait = shared.failed_logins.delay(peer.ip());
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
+                let _ = client.write_all(&refusal.message).await;
                 let peer = peer.map_or_else(|| "?".into(), |a| a.to_string());
                 tracing::warn!(
                     session = id,
                     client = %peer,
                     role = %creds.user,
-                    "login refused at the endpoint: {e}"
+                    "login refused at the endpoint: {}",
+                    refusal.why
                 );
                 return None;
             }
@@ -102,16 +107,29 @@ pub(super) async fn admit(
             .await;
         return None;
     };
-    let conn = if pooled.is_some() {
-        pool::connection_for(shared, Arc::clone(&target), &params, client).await
+    let (conn, slot) = if pooled.is_some() {
+        pool::connection_for(shared, Arc::clone(&target), &params, client).await?
     } else {
-        passed_through(&target, &raw, client).await
-    }?;
+        // A login on the server itself holds a server connection too: it waits its turn.
+        let slot = match slots::take(shared, &target.addr, None).await {
+            Some(Got::Slot(slot)) => slot,
+            Some(Got::Idle(conn, slot)) => {
+                shared.retire(None, conn);
+                slot
+            }
+            None => {
+                pool::tell_full(shared, client).await;
+                return None;
+            }
+        };
+        (passed_through(&target, &raw, client).await?, slot)
+    };
     Some(Admitted {
         params,
         pooled: pooled.is_some(),
         early,
         conn,
+        slot,
     })
 }
 

@@ -13,14 +13,21 @@ use super::wire::{self, BackendKey, Message};
 /// How long a client may take over its part of the login.
 const LOGIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// A login refused: the ErrorResponse for the client (not sent yet: the caller may make a
+/// client that keeps failing wait first), and why, for the log.
+pub(super) struct Refusal {
+    pub message: bytes::Bytes,
+    pub why: String,
+}
+
 /// Runs the SCRAM exchange with `client` for `user`; `Ok` once the client proved it knows the
-/// password, with whatever the client sent after its last message. A failure has been told
-/// to the client (SQLSTATE 28P01 for a wrong password, as PostgreSQL says it).
+/// password, with whatever the client sent after its last message. A refusal says what to
+/// tell the client (SQLSTATE 28P01 for a wrong password, as PostgreSQL says it).
 pub(super) async fn authenticate(
     client: &mut TcpStream,
     user: &str,
     verifier: Verifier,
-) -> Result<BytesMut, String> {
+) -> Result<BytesMut, Refusal> {
     let mut buf = BytesMut::with_capacity(512);
     let outcome = tokio::time::timeout(LOGIN_LIMIT, exchange(client, &mut buf, verifier))
         .await
@@ -33,10 +40,10 @@ pub(super) async fn authenticate(
             } else {
                 format!("the login through lockstep's endpoint failed: {why}")
             };
-            let _ = client
-                .write_all(&wire::error_response("FATAL", code, &text))
-                .await;
-            Err(format!("{text} ({why})"))
+            Err(Refusal {
+                message: wire::error_response("FATAL", code, &text),
+                why: format!("{text} ({why})"),
+            })
         }
     }
 }
@@ -110,7 +117,7 @@ async fn send(client: &mut TcpStream, bytes: &[u8]) -> Result<(), (&'static str,
 
 /// The largest message taken during the login (PostgreSQL's own bound on an authentication
 /// token, `PG_MAX_AUTH_TOKEN_LENGTH`, is 65,535 bytes).
-const MAX_LOGIN_MESSAGE: usize = 65_535 + 4;
+pub(super) const MAX_LOGIN_MESSAGE: usize = 65_535 + 4;
 
 /// The client's next message, which must be a PasswordMessage (`p`).
 async fn next_password_message(

@@ -19,6 +19,7 @@ mod retire;
 mod scram;
 mod scram_server;
 mod session;
+mod slots;
 pub mod upstream;
 mod warm;
 pub mod wire;
@@ -43,6 +44,36 @@ pub struct Upstream {
     /// The proxy's own login for re-binding idle sessions of this user to this upstream; a
     /// session of another user is closed at a transaction boundary instead.
     pub rebind_as: Option<Credentials>,
+}
+
+/// The endpoint's limits on server connections and logins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Server connections held for clients at most, sessions' and idle pooled ones together
+    /// (PgBouncer's `default_pool_size`); clients beyond wait in line.
+    pub pool_size: usize,
+    /// How long a client waits in line for a server connection before it is refused with
+    /// `53300` (PgBouncer's `query_wait_timeout`).
+    pub queue_wait: Duration,
+    /// How long a client may take from connecting to a completed login (PostgreSQL's
+    /// `authentication_timeout`).
+    pub login_deadline: Duration,
+}
+
+/// Server connections held for clients when nothing else is known: PostgreSQL's default
+/// `max_connections` (100) less its reserve for superusers and room for lockstep's own.
+pub const DEFAULT_POOL_SIZE: usize = 87;
+/// How long a client waits for a server connection, by default.
+pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(30);
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            pool_size: DEFAULT_POOL_SIZE,
+            queue_wait: DEFAULT_QUEUE_WAIT,
+            login_deadline: admit::LOGIN_DEADLINE,
+        }
+    }
 }
 
 /// The current upstream, and the one sessions should get ready for.
@@ -80,6 +111,8 @@ struct Shared {
     admission: admit::Admission,
     /// Failed logins by client address, to slow down guessing.
     failed_logins: admit::FailedLogins,
+    /// Server connections held for clients, and the line of those waiting for one.
+    slots: slots::Slots,
     sessions: Mutex<HashMap<u64, SessionInfo>>,
     changed: Notify,
     cancels: Mutex<HashMap<BackendKey, (String, BackendKey)>>,
@@ -171,6 +204,16 @@ impl ProxyHandle {
         upstream: Upstream,
         park_limit: Duration,
     ) -> Result<ProxyHandle, String> {
+        ProxyHandle::start_with(listen, upstream, park_limit, Settings::default()).await
+    }
+
+    /// As [`start`](Self::start), with these limits.
+    pub async fn start_with(
+        listen: &str,
+        upstream: Upstream,
+        park_limit: Duration,
+        settings: Settings,
+    ) -> Result<ProxyHandle, String> {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| format!("the proxy cannot listen on {listen}: {e}"))?;
@@ -188,6 +231,7 @@ impl ProxyHandle {
             park_limit,
             admission: admit::Admission::from_process_limit(),
             failed_logins: admit::FailedLogins::default(),
+            slots: slots::Slots::new(settings.pool_size, settings.queue_wait),
             sessions: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             cancels: Mutex::new(HashMap::new()),
@@ -198,11 +242,17 @@ impl ProxyHandle {
             not_rebound: AtomicU64::new(0),
             taken_back: AtomicU64::new(0),
         });
+        shared.admission.set_deadline(settings.login_deadline);
         tokio::spawn(reap(Arc::downgrade(&shared)));
         tracing::info!(
             endpoint = %local,
-            "the endpoint takes at most {} client connections (half the open-file limit)",
-            shared.admission.limit()
+            "the endpoint takes at most {} client connections (half the open-file limit) and \
+             holds at most {} server connections for them; a client waits at most {} s for one \
+             and has {} s to log in",
+            shared.admission.limit(),
+            shared.slots.size(),
+            settings.queue_wait.as_secs(),
+            settings.login_deadline.as_secs()
         );
         let listener = tokio::spawn(admit::accept_loop(listener, Arc::clone(&shared)));
         Ok(ProxyHandle {
@@ -263,6 +313,13 @@ impl ProxyHandle {
     /// every session stops forwarding its client once it is idle between transactions.
     pub fn park(&self) {
         self.shared.parked.send_replace(true);
+    }
+
+    /// Server connections held for clients now (sessions' and idle pooled ones), and clients
+    /// waiting in line for one.
+    #[must_use]
+    pub fn slots(&self) -> (usize, usize) {
+        (self.shared.slots.in_use(), self.shared.slots.waiting())
     }
 
     /// Idle server connections kept for the next client.
@@ -383,10 +440,13 @@ impl ProxyHandle {
         self.shared.route.send_modify(|route| route.next = None);
         let current = self.shared.route.borrow().current.addr.clone();
         for (params, conn) in self.shared.warm.drain() {
-            if conn.addr == current {
-                self.shared.pool.put(conn, params);
+            // Kept only where a slot is free: the pool stays within its size.
+            match self.shared.slots.try_take() {
+                Some(slot) if conn.addr == current => self.shared.pool.put(conn, params, slot),
+                _ => {}
             }
         }
+        self.shared.slots.note_returned();
         self.shared.parked.send_replace(false);
         self.shared.retired.close_later();
     }

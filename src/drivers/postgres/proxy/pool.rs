@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::scram_server::Verifier;
+use super::slots::{self, Got, Slot};
 use super::upstream::{self, Credentials, ServerConn};
 use super::warm::{self, Params};
 use super::wire;
@@ -37,6 +38,8 @@ const RESET_LIMIT: Duration = Duration::from_secs(5);
 struct Idle {
     conn: ServerConn,
     since: Instant,
+    /// Its place among the server connections held for clients ([`super::slots`]).
+    slot: Slot,
 }
 
 impl Idle {
@@ -65,21 +68,43 @@ impl Pool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// An idle connection to `addr` logged in with `params` that the server has not closed.
-    pub(super) fn take(&self, addr: &str, params: &Params) -> Option<ServerConn> {
+    /// An idle connection to `addr` logged in with `params` that the server has not closed,
+    /// with its slot (stale ones met on the way are dropped, their slots freed).
+    pub(super) fn take_with_slot(&self, addr: &str, params: &Params) -> Option<(ServerConn, Slot)> {
         let mut idle = self.idle();
         let kept = idle.get_mut(&(addr.to_string(), params.clone()))?;
         let now = Instant::now();
         while let Some(idle) = kept.pop() {
             if idle.fresh(now) {
-                return Some(idle.conn);
+                return Some((idle.conn, idle.slot));
             }
         }
         None
     }
 
-    /// Keeps `conn` (already reset) for the next client with `params`.
-    pub(super) fn put(&self, conn: ServerConn, params: Params) {
+    /// Takes the longest-idle connection that a client going to `addr` with `params` could not
+    /// use (any, for a client the endpoint does not log in itself), so its slot comes free
+    /// (the caller closes it).
+    pub(super) fn evict_other(&self, addr: &str, params: Option<&Params>) -> Option<ServerConn> {
+        let mut idle = self.idle();
+        let key = idle
+            .iter()
+            .filter(|((a, p), kept)| {
+                !kept.is_empty() && params.is_none_or(|params| a != addr || p != params)
+            })
+            .min_by_key(|(_, kept)| kept.first().map(|i| i.since))
+            .map(|(key, _)| key.clone())?;
+        let kept = idle.get_mut(&key)?;
+        let conn = kept.remove(0).conn;
+        if kept.is_empty() {
+            idle.remove(&key);
+        }
+        Some(conn)
+    }
+
+    /// Keeps `conn` (already reset) for the next client with `params`, with its slot; a
+    /// connection not kept (too many idle, or too old) is closed and its slot freed.
+    pub(super) fn put(&self, conn: ServerConn, params: Params, slot: Slot) {
         let mut idle = self.idle();
         let kept = idle.entry((conn.addr.clone(), params)).or_default();
         kept.retain(|i| i.since.elapsed() < IDLE_LIMIT);
@@ -87,6 +112,7 @@ impl Pool {
             kept.push(Idle {
                 conn,
                 since: Instant::now(),
+                slot,
             });
         }
     }
@@ -181,17 +207,19 @@ impl Pool {
     }
 }
 
-/// A server connection for a client the endpoint logged in: an idle one from the pool or
-/// opened ahead of a flip, else a new login with the endpoint's credentials. A login to the
-/// old upstream still running when the endpoint parks with a next one is abandoned for the
-/// next one (the flip would otherwise wait for it, and then move it). A failure has been told
-/// to the client.
+/// A server connection for a client the endpoint logged in, with its slot: an idle one from
+/// the pool or opened ahead of a flip, else a new login with the endpoint's credentials; when
+/// every slot is taken, the client waits its turn ([`slots::take`]). A login to the old
+/// upstream still running when the endpoint parks with a next one is abandoned for the next
+/// one (the flip would otherwise wait for it, and then move it). A failure has been told to
+/// the client.
 pub(super) async fn connection_for(
     shared: &Shared,
     mut target: Arc<Upstream>,
     params: &warm::Params,
     client: &mut TcpStream,
-) -> Option<ServerConn> {
+) -> Option<(ServerConn, Slot)> {
+    let mut slot: Option<Slot> = None;
     loop {
         let (mut parked, mut route) = (shared.parked.subscribe(), shared.route.subscribe());
         // The endpoint may have parked since the gate let this client through: a session
@@ -200,12 +228,26 @@ pub(super) async fn connection_for(
             target = now;
             continue;
         }
-        let found = shared
-            .pool
-            .take(&target.addr, params)
-            .or_else(|| shared.warm.take(&target.addr, params));
-        if found.is_some() {
-            return found;
+        if let Some(found) = shared.pool.take_with_slot(&target.addr, params) {
+            return Some(found);
+        }
+        let Some(held) = slot.take() else {
+            match slots::take(shared, &target.addr, Some(params)).await {
+                Some(Got::Idle(conn, own)) if conn.addr == target.addr => return Some((conn, own)),
+                Some(Got::Idle(conn, own)) => {
+                    shared.retire(None, conn);
+                    slot = Some(own);
+                }
+                Some(Got::Slot(free)) => slot = Some(free),
+                None => {
+                    tell_full(shared, client).await;
+                    return None;
+                }
+            }
+            continue;
+        };
+        if let Some(conn) = shared.warm.take(&target.addr, params) {
+            return Some((conn, held));
         }
         let Some(creds) = warm::login_for(&target, params) else {
             let text = "the endpoint holds no login for this role on the database now";
@@ -243,19 +285,48 @@ pub(super) async fn connection_for(
             shared.pool.in_hand().remove(&p);
         }
         match opened {
-            Some(Ok(conn)) => return Some(conn),
+            Some(Ok(conn)) => return Some((conn, held)),
             Some(Err(e)) => {
-                // The server refused the endpoint's own login: what it kept may be stale too.
-                shared.clear_pool();
+                // The pooled connections stay: they are logged in already, and a server
+                // that refuses a new login (too many clients, a restart under way) can
+                // still serve them.
                 let text = format!("the proxy cannot log in to the database: {e}");
                 let _ = client
                     .write_all(&wire::error_response("FATAL", "08006", &text))
                     .await;
                 return None;
             }
-            None => target = front::gate(shared)?,
+            None => {
+                slot = Some(held);
+                target = front::gate(shared)?;
+            }
         }
     }
+}
+
+/// Tells a client that no server connection came free within the queue wait.
+pub(super) async fn tell_full(shared: &Shared, client: &mut TcpStream) {
+    if shared.slots.warn_now() {
+        let peer = client
+            .peer_addr()
+            .map_or_else(|_| "?".into(), |a| a.to_string());
+        tracing::warn!(
+            client = %peer,
+            "the endpoint's {} server connections stayed in use for {} s: clients waiting \
+             longer are refused (53300); this is logged at most once a minute",
+            shared.slots.size(),
+            shared.slots.wait().as_secs()
+        );
+    }
+    let text = format!(
+        "no server connection came free within {} s: all {} of lockstep's endpoint are in use; \
+         try again, or raise the endpoint's pool size (`lockstep pg register … --pool-size`)",
+        shared.slots.wait().as_secs(),
+        shared.slots.size()
+    );
+    let _ = client
+        .write_all(&wire::error_response("FATAL", "53300", &text))
+        .await;
 }
 
 /// Whether the server has neither closed `stream` nor sent anything unasked (a termination
@@ -295,8 +366,9 @@ mod tests {
         let params: Params = Arc::new(vec![("user".into(), "app".into())]);
         let (kept, _far_kept) = conn().await;
         let (closed, far_closed) = conn().await;
-        pool.put(kept, params.clone());
-        pool.put(closed, params.clone());
+        let slots = slots::Slots::new(2, Duration::from_secs(1));
+        pool.put(kept, params.clone(), slots.try_take().expect("slot"));
+        pool.put(closed, params.clone(), slots.try_take().expect("slot"));
         drop(far_closed);
         tokio::time::sleep(Duration::from_millis(50)).await;
 
@@ -304,6 +376,7 @@ mod tests {
         let gone = pool.expired(now);
         assert_eq!(gone.len(), 1, "the one the server closed");
         assert_eq!(pool.len(), 1);
+        assert_eq!(slots.in_use(), 1, "the closed one's slot came free");
         assert!(pool.expired(now + IDLE_LIMIT / 2).is_empty());
         assert_eq!(pool.expired(now + IDLE_LIMIT).len(), 1, "idle too long");
         assert_eq!(pool.len(), 0);

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::upstream::{self, ServerConn};
 use super::warm::{self, Spare};
-use super::wire::{self, BackendKey, Message};
+use super::wire::{self, BackendKey, Framer, Message, Piece};
 use super::{SessionInfo, Shared, Upstream, cancel};
 use super::{front, login};
 
@@ -24,6 +24,7 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         pooled,
         early,
         conn,
+        slot,
     }) = front::admit(&shared, id, &mut client).await
     else {
         return;
@@ -71,6 +72,10 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
         logged_in_at,
         pooled,
         client_left: false,
+        client_framer: Framer::default(),
+        server_framer: Framer::default(),
+        unreplayable: false,
+        slot,
     };
     if let Some(key) = session.client_key.filter(|_| session.pooled) {
         if let Some(real) = session.server_key {
@@ -92,6 +97,9 @@ pub(super) async fn serve(shared: Arc<Shared>, id: u64, mut client: TcpStream) {
     shared.forget(id);
     session.give_back();
 }
+
+/// How much is read at once, at least.
+const READ_CHUNK: usize = 8192;
 
 struct Session {
     shared: Arc<Shared>,
@@ -126,6 +134,14 @@ struct Session {
     pooled: bool,
     /// The client said goodbye (Terminate) or closed its end.
     client_left: bool,
+    /// Cut the client's and the server's bytes into messages (large ones in pieces).
+    client_framer: Framer,
+    server_framer: Framer,
+    /// It prepared a statement too large to keep for a replay: it cannot be re-bound.
+    unreplayable: bool,
+    /// Its server connection's place among those held for clients (freed when it ends,
+    /// unless the connection goes back to the pool with it).
+    slot: super::slots::Slot,
 }
 
 impl Session {
@@ -135,6 +151,8 @@ impl Session {
             && self.outstanding == 0
             && !self.unsynced
             && self.client_buf.is_empty()
+            && !self.client_framer.mid_message()
+            && !self.server_framer.mid_message()
     }
 
     async fn run(&mut self) -> Result<(), String> {
@@ -186,6 +204,10 @@ impl Session {
                 continue;
             }
             self.get_ready_for(next.as_deref());
+            // Room to read into (what was passed on is reused, never more than a chunk and
+            // one small message held).
+            self.client_buf.reserve(READ_CHUNK);
+            self.server_buf.reserve(READ_CHUNK);
             tokio::select! {
                 biased;
                 () = kill.notified() => {
@@ -223,12 +245,18 @@ impl Session {
         }
     }
 
-    /// Forwards the complete messages the server sent, following ReadyForQuery and keys.
+    /// Forwards what the server sent: whole messages, following ReadyForQuery and keys, and
+    /// large ones (rows, copy data) in pieces as they come.
     async fn forward_server(&mut self) -> Result<(), String> {
-        let mut messages = Vec::new();
-        wire::split_messages(&mut self.server_buf, &mut messages)?;
+        let mut pieces = Vec::new();
+        self.server_framer
+            .split(&mut self.server_buf, &mut pieces)?;
         let mut out = BytesMut::new();
-        for Message { tag, raw } in messages {
+        for piece in pieces {
+            let Piece::Whole(Message { tag, raw }) = piece else {
+                out.extend_from_slice(piece.bytes());
+                continue;
+            };
             match tag {
                 b'Z' if raw.len() == 6 => {
                     if self.status.is_none() {
@@ -254,21 +282,45 @@ impl Session {
         self.client.write_all(&out).await.map_err(|e| e.to_string())
     }
 
-    /// Forwards the complete messages the client sent, following what awaits an answer.
+    /// Tells the client why its session ends, as PostgreSQL does (an ErrorResponse), and
+    /// returns why for the log.
+    async fn refuse(&mut self, why: String) -> String {
+        let text = format!("invalid message from the client: {why}");
+        let _ = self
+            .client
+            .write_all(&wire::error_response("FATAL", "08P01", &text))
+            .await;
+        why
+    }
+
+    /// Forwards what the client sent, following what awaits an answer; large messages (a
+    /// huge query or bind) stream through in pieces. Before its login completes on the server,
+    /// nothing larger than PostgreSQL takes there is passed on.
     async fn forward_client(&mut self) -> Result<(), String> {
-        let mut messages = Vec::new();
-        if let Err(e) = wire::split_messages(&mut self.client_buf, &mut messages) {
-            // Closed as PostgreSQL closes it: with an ErrorResponse saying why.
-            let text = format!("invalid message from the client: {e}");
-            let _ = self
-                .client
-                .write_all(&wire::error_response("FATAL", "08P01", &text))
-                .await;
-            return Err(e);
+        let mut pieces = Vec::new();
+        if let Err(e) = self.client_framer.split(&mut self.client_buf, &mut pieces) {
+            return Err(self.refuse(e).await);
         }
         let mut out = BytesMut::new();
-        for message in messages {
-            match message.tag {
+        for piece in pieces {
+            let (tag, size) = match &piece {
+                Piece::Whole(message) => (message.tag, message.raw.len()),
+                Piece::Start { tag, size, .. } => (*tag, *size),
+                Piece::More(bytes) => {
+                    out.extend_from_slice(bytes);
+                    continue;
+                }
+            };
+            if self.status.is_none() && size > login::MAX_LOGIN_MESSAGE + 1 {
+                let why = format!(
+                    "a message of {} bytes before login is larger than the {} bytes \
+                     PostgreSQL takes there",
+                    size - 1,
+                    login::MAX_LOGIN_MESSAGE
+                );
+                return Err(self.refuse(why).await);
+            }
+            match tag {
                 // A pooled session's server connection outlives its client.
                 b'X' if self.pooled => {
                     self.client_left = true;
@@ -280,15 +332,23 @@ impl Session {
                     self.unsynced = false;
                 }
                 b'P' => {
-                    if let Some(name) = wire::parse_statement_name(message.body())
-                        && !name.is_empty()
-                    {
-                        self.statements.insert(name, message.raw.clone());
+                    match &piece {
+                        Piece::Whole(message) => {
+                            if let Some(name) = wire::parse_statement_name(message.body())
+                                && !name.is_empty()
+                            {
+                                self.statements.insert(name, message.raw.clone());
+                            }
+                        }
+                        // Too large to keep for a replay on another upstream.
+                        _ => self.unreplayable = true,
                     }
                     self.unsynced = true;
                 }
                 b'C' => {
-                    if let Some(name) = wire::closed_statement_name(message.body()) {
+                    if let Piece::Whole(message) = &piece
+                        && let Some(name) = wire::closed_statement_name(message.body())
+                    {
                         self.statements.remove(&name);
                     }
                     self.unsynced = true;
@@ -296,7 +356,7 @@ impl Session {
                 b'B' | b'E' | b'D' | b'H' => self.unsynced = true,
                 _ => {}
             }
-            out.extend_from_slice(&message.raw);
+            out.extend_from_slice(piece.bytes());
         }
         self.server.write_all(&out).await.map_err(|e| e.to_string())
     }
@@ -356,6 +416,12 @@ impl Session {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.take_over(conn, login);
             return Ok(());
+        }
+        if self.unreplayable {
+            return Err(format!(
+                "it prepared a statement larger than {} KiB, which is not kept for a replay",
+                wire::STREAM_ABOVE / 1024
+            ));
         }
         let Some(creds) = warm::login_for(target, &self.params) else {
             return Err("no login for this session's user on the new upstream".into());
@@ -449,11 +515,14 @@ impl Session {
             connected_at: self.connected_at,
             logged_in_at,
         };
-        let (shared, params) = (self.shared, self.params);
+        let (shared, params, slot) = (self.shared, self.params, self.slot);
         tokio::spawn(async move {
             match shared.pool.reset(&mut conn).await {
                 // The endpoint may have parked or flipped meanwhile.
-                Ok(()) if still_current(&shared, &conn.addr) => shared.pool.put(conn, params),
+                Ok(()) if still_current(&shared, &conn.addr) => {
+                    shared.pool.put(conn, params, slot);
+                    shared.slots.note_returned();
+                }
                 Ok(()) => {}
                 Err(e) => tracing::debug!("a pooled connection closed instead of kept: {e}"),
             }

@@ -193,6 +193,99 @@ impl Message {
     }
 }
 
+/// Messages up to this size (type byte and length included) are passed on whole; larger ones
+/// stream through in pieces as they arrive, so a session never buffers more than this of
+/// one message (PostgreSQL allows 1 GB).
+pub const STREAM_ABOVE: usize = 256 * 1024;
+
+/// A piece of a typed message stream, as [`Framer`] cuts it.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    /// A whole message of at most [`STREAM_ABOVE`] bytes.
+    Whole(Message),
+    /// The first bytes of a larger message: its type byte, its whole size (type byte and
+    /// length included) and the bytes that arrived so far (at least the header).
+    Start {
+        /// The type byte.
+        tag: u8,
+        /// The whole message's size on the wire.
+        size: usize,
+        /// Its first bytes.
+        bytes: Bytes,
+    },
+    /// More bytes of the large message under way.
+    More(Bytes),
+}
+
+impl Piece {
+    /// Its bytes, as on the wire.
+    #[must_use]
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Whole(message) => &message.raw,
+            Piece::Start { bytes, .. } | Piece::More(bytes) => bytes,
+        }
+    }
+}
+
+/// Cuts a byte stream into [`Piece`]s: whole small messages, large ones in pieces.
+#[derive(Debug, Default)]
+pub struct Framer {
+    /// Bytes of the large message under way not passed on yet.
+    rest: usize,
+}
+
+impl Framer {
+    /// Whether a large message is under way (part of it passed on, part still to come).
+    #[must_use]
+    pub fn mid_message(&self) -> bool {
+        self.rest > 0
+    }
+
+    /// Takes every piece it can off the front of `buf`, leaving a partial small message there.
+    pub fn split(&mut self, buf: &mut BytesMut, out: &mut Vec<Piece>) -> Result<(), String> {
+        loop {
+            if self.rest > 0 {
+                if buf.is_empty() {
+                    return Ok(());
+                }
+                let n = self.rest.min(buf.len());
+                self.rest -= n;
+                out.push(Piece::More(buf.split_to(n).freeze()));
+                continue;
+            }
+            if buf.len() < 5 {
+                return Ok(());
+            }
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if !(4..=MAX_MESSAGE).contains(&len) {
+                return Err(format!(
+                    "a message of type {:?} claims {len} bytes",
+                    buf[0] as char
+                ));
+            }
+            let size = len + 1;
+            if size <= STREAM_ABOVE {
+                if buf.len() < size {
+                    buf.reserve(size - buf.len());
+                    return Ok(());
+                }
+                let raw = buf.split_to(size).freeze();
+                out.push(Piece::Whole(Message { tag: raw[0], raw }));
+                continue;
+            }
+            let tag = buf[0];
+            let n = size.min(buf.len());
+            self.rest = size - n;
+            out.push(Piece::Start {
+                tag,
+                size,
+                bytes: buf.split_to(n).freeze(),
+            });
+        }
+    }
+}
+
 /// Takes every complete typed message off the front of `buf`, leaving a partial one there.
 pub fn split_messages(buf: &mut BytesMut, out: &mut Vec<Message>) -> Result<(), String> {
     while buf.len() >= 5 {
@@ -331,6 +424,26 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].body(), b"I");
         assert_eq!(buf.len(), 3);
+    }
+
+    #[test]
+    fn a_large_message_streams_in_pieces_and_the_next_one_frames_again() {
+        let big = message(b'Q', &vec![b'x'; STREAM_ABOVE]);
+        let mut framer = Framer::default();
+        let mut out = Vec::new();
+        let mut buf = BytesMut::from(&big[..1000]);
+        framer.split(&mut buf, &mut out).expect("frames");
+        assert!(matches!(&out[..], [Piece::Start { tag: b'Q', size, bytes }]
+            if *size == big.len() && bytes.len() == 1000));
+        assert!(framer.mid_message());
+        out.clear();
+        buf.put_slice(&big[1000..]);
+        buf.put_slice(&message(b'S', &[]));
+        framer.split(&mut buf, &mut out).expect("frames");
+        assert!(matches!(&out[0], Piece::More(b) if b.len() == big.len() - 1000));
+        assert!(matches!(&out[1], Piece::Whole(m) if m.tag == b'S'));
+        assert!(!framer.mid_message());
+        assert!(buf.is_empty());
     }
 
     #[test]

@@ -1,0 +1,158 @@
+//! The server connections the endpoint holds for its clients, bounded like PgBouncer's
+//! `default_pool_size`: every client session holds a slot for its server connection (pooled or
+//! passed through), and so does every idle connection kept in the pool. A client that finds
+//! none free waits in line (first come, first served) for one to come free, at most the queue
+//! wait (PgBouncer's `query_wait_timeout`), instead of opening a server connection of its own
+//! and being refused by a full server. An idle pooled connection of other startup parameters
+//! is closed to make room for a waiting client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::Shared;
+use super::upstream::ServerConn;
+use super::warm::Params;
+
+/// One server connection's place in the bound; given back when dropped.
+pub(super) type Slot = OwnedSemaphorePermit;
+
+/// Server connections held for clients, and those waiting for one.
+pub(super) struct Slots {
+    free: Arc<Semaphore>,
+    size: usize,
+    wait: Duration,
+    waiting: AtomicUsize,
+    /// Woken when a connection goes back to the pool (its slot goes with it).
+    returned: Notify,
+    /// When a client was last refused for waiting too long, and it was logged.
+    warned: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Slots {
+    pub(super) fn new(size: usize, wait: Duration) -> Slots {
+        let size = size.clamp(1, Semaphore::MAX_PERMITS);
+        Slots {
+            free: Arc::new(Semaphore::new(size)),
+            size,
+            wait,
+            waiting: AtomicUsize::new(0),
+            returned: Notify::new(),
+            warned: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether a refusal for waiting too long is to be logged now (at most once a minute).
+    pub(super) fn warn_now(&self) -> bool {
+        let mut warned = self
+            .warned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if warned.is_some_and(|at| now.duration_since(at) < Duration::from_secs(60)) {
+            return false;
+        }
+        *warned = Some(now);
+        true
+    }
+
+    /// The most server connections held for clients at once.
+    pub(super) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// How long a client waits for a server connection at most.
+    pub(super) fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// Clients waiting for a server connection now.
+    pub(super) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Slots in use now (sessions' server connections and idle pooled ones).
+    pub(super) fn in_use(&self) -> usize {
+        self.size - self.free.available_permits()
+    }
+
+    /// A free slot, without waiting.
+    pub(super) fn try_take(&self) -> Option<Slot> {
+        Arc::clone(&self.free).try_acquire_owned().ok()
+    }
+
+    /// A connection went back to the pool: a waiting client may take it.
+    pub(super) fn note_returned(&self) {
+        self.returned.notify_waiters();
+    }
+}
+
+/// What a client waiting in line got.
+pub(super) enum Got {
+    /// A free slot: the client opens (or takes) a server connection with it.
+    Slot(Slot),
+    /// An idle pooled connection of its own startup parameters, with its slot.
+    Idle(ServerConn, Slot),
+}
+
+/// A slot for a client with startup parameters `params` (`None`: a client that logs in on the
+/// server itself and cannot take a pooled connection) going to `addr`: a free one, an idle
+/// pooled connection of its parameters, or one freed by closing an idle pooled connection of
+/// other parameters; otherwise it waits its turn, at most the queue wait (`None` after).
+pub(super) async fn take(shared: &Shared, addr: &str, params: Option<&Params>) -> Option<Got> {
+    let slots = &shared.slots;
+    let deadline = tokio::time::Instant::now() + slots.wait;
+    slots.waiting.fetch_add(1, Ordering::Relaxed);
+    let _counted = Uncount(&slots.waiting);
+    loop {
+        let returned = slots.returned.notified();
+        tokio::pin!(returned);
+        returned.as_mut().enable();
+        if let Some(params) = params
+            && let Some((conn, slot)) = shared.pool.take_with_slot(addr, params)
+        {
+            return Some(Got::Idle(conn, slot));
+        }
+        if let Some(slot) = slots.try_take() {
+            return Some(Got::Slot(slot));
+        }
+        // Every slot is taken: an idle connection nobody in line can use makes room.
+        if let Some(conn) = shared.pool.evict_other(addr, params) {
+            shared.retire(None, conn);
+            continue;
+        }
+        let free = Arc::clone(&slots.free);
+        tokio::select! {
+            permit = free.acquire_owned() => return permit.ok().map(Got::Slot),
+            () = &mut returned => {}
+            () = tokio::time::sleep_until(deadline) => return None,
+        }
+    }
+}
+
+/// Uncounts a waiting client when it stops waiting, however it stops.
+struct Uncount<'a>(&'a AtomicUsize);
+
+impl Drop for Uncount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn slots_are_bounded_and_come_back_when_dropped() {
+        let slots = Slots::new(2, Duration::from_millis(50));
+        let a = slots.try_take().expect("first");
+        let _b = slots.try_take().expect("second");
+        assert!(slots.try_take().is_none(), "only two");
+        assert_eq!(slots.in_use(), 2);
+        drop(a);
+        assert!(slots.try_take().is_some(), "one came back");
+    }
+}
