@@ -27,6 +27,9 @@ fn data_dir() -> PathBuf {
 
 /// Runs the parsed command line and returns the exit code.
 pub fn main(cli: Cli) -> ExitCode {
+    if let Some(cmd) = &cli.command {
+        log_to_stderr(matches!(cmd, cli::Cmd::Serve { .. }));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -54,6 +57,21 @@ pub fn main(cli: Cli) -> ExitCode {
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// Logs to standard error (a command's; the dashboard owns the terminal and logs nothing
+/// there): what a server does at `info` for `serve`, warnings and errors for other commands;
+/// `LOCKSTEP_LOG` (`warn`, `info`, `lockstep=debug`, …) chooses otherwise.
+fn log_to_stderr(server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCKSTEP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 async fn dashboard(cli: &Cli) -> Result<(), cli::CliError> {

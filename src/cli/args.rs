@@ -137,6 +137,18 @@ pub enum PgCmd {
         /// the switchover (B5) moves it from blue to green. `lockstep serve` holds it.
         #[arg(long, value_name = "HOST:PORT")]
         endpoint: Option<String>,
+        /// Server connections the endpoint holds for its clients at most; clients beyond wait
+        /// in line (default: the server's max_connections less its reserve and 10 for lockstep).
+        #[arg(long, value_name = "N", requires = "endpoint")]
+        pool_size: Option<u32>,
+        /// How long a client waits in line for a server connection before it is refused
+        /// (53300), in seconds (default 30).
+        #[arg(long, value_name = "SECS", requires = "endpoint")]
+        queue_wait: Option<u64>,
+        /// How long a client may take from connecting to a completed login at the endpoint,
+        /// in seconds (default 60, as PostgreSQL's authentication_timeout).
+        #[arg(long, value_name = "SECS", requires = "endpoint")]
+        login_deadline: Option<u64>,
     },
     /// The registered services, passwords hidden.
     List,

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::drivers::postgres::dsn::Dsn;
+use crate::drivers::postgres::proxy;
 use crate::drivers::targets::{Registration, Targets, path_for};
 use crate::engine::{Engine, LocalEngine};
 use crate::model::run::ServingSide;
@@ -13,6 +14,34 @@ use super::args::PgCmd;
 
 fn dsn(flag: &str, text: &str) -> Result<Dsn, CliError> {
     Dsn::parse(text).map_err(|e| CliError::Usage(format!("--{flag}: {e}")))
+}
+
+/// Refuses endpoint limits no endpoint could work with.
+fn check_endpoint_limits(
+    pool_size: Option<u32>,
+    queue_wait: Option<u64>,
+    login_deadline: Option<u64>,
+) -> Result<(), CliError> {
+    if let Some(n) = pool_size
+        && !(1..=10_000).contains(&n)
+    {
+        return Err(CliError::Usage(format!(
+            "--pool-size {n} is out of range: give 1 to 10000 server connections"
+        )));
+    }
+    for (flag, secs) in [
+        ("queue-wait", queue_wait),
+        ("login-deadline", login_deadline),
+    ] {
+        if let Some(s) = secs
+            && !(1..=3600).contains(&s)
+        {
+            return Err(CliError::Usage(format!(
+                "--{flag} {s} is out of range: give 1 to 3600 seconds"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs a `pg` subcommand on the database at `db`.
@@ -26,7 +55,11 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
             blue_from_green,
             pg_dump,
             endpoint,
+            pool_size,
+            queue_wait,
+            login_deadline,
         } => {
+            check_endpoint_limits(*pool_size, *queue_wait, *login_deadline)?;
             if let Some(e) = endpoint
                 && e.parse::<std::net::SocketAddr>().is_err()
             {
@@ -63,6 +96,9 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                     pg_dump: pg_dump.clone(),
                     sync_limit_s: None,
                     endpoint: endpoint.clone(),
+                    pool_size: *pool_size,
+                    queue_wait_s: *queue_wait,
+                    login_deadline_s: *login_deadline,
                 },
             );
             targets.save(db).map_err(refused)?;
@@ -101,6 +137,9 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                             "blue": r.blue.redacted(),
                             "green": r.green.redacted(),
                             "endpoint": r.endpoint,
+                            "pool_size": r.pool_size,
+                            "queue_wait_s": r.queue_wait_s,
+                            "login_deadline_s": r.login_deadline_s,
                             "serving": serving(s).0,
                         })
                     })
@@ -110,7 +149,18 @@ pub async fn pg_cmd(json: bool, cmd: &PgCmd, db: &Path) -> Result<(), CliError> 
                 println!("no service is registered: every run uses the simulator");
             } else {
                 for (s, r) in &targets.postgres {
-                    let endpoint = r.endpoint.as_deref().unwrap_or("none");
+                    let endpoint = match &r.endpoint {
+                        Some(at) => format!(
+                            "{at} (pool {}, queue wait {} s, login deadline {} s)",
+                            r.pool_size
+                                .map_or_else(|| "from max_connections".into(), |n| n.to_string()),
+                            r.queue_wait_s
+                                .unwrap_or(proxy::DEFAULT_QUEUE_WAIT.as_secs()),
+                            r.login_deadline_s
+                                .unwrap_or(proxy::DEFAULT_LOGIN_DEADLINE.as_secs())
+                        ),
+                        None => "none".into(),
+                    };
                     println!(
                         "{s}  blue {}  green {}  endpoint {endpoint}  ({})",
                         r.blue,

@@ -34,6 +34,17 @@ pub struct Registration {
     /// of blue, and B5 moves it to green. `lockstep serve` holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Server connections the endpoint holds for clients at most (default: what the server's
+    /// `max_connections` leaves after its reserve and lockstep's own sessions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_size: Option<u32>,
+    /// How long a client waits for a server connection at the endpoint, in seconds (default
+    /// 30), before it is refused with `53300`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_wait_s: Option<u64>,
+    /// How long a client may take to log in at the endpoint, in seconds (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_deadline_s: Option<u64>,
 }
 
 impl Registration {
@@ -145,6 +156,9 @@ mod tests {
                 pg_dump: None,
                 sync_limit_s: Some(30),
                 endpoint: Some("127.0.0.1:6432".into()),
+                pool_size: Some(40),
+                queue_wait_s: None,
+                login_deadline_s: Some(10),
             },
         );
         t.save(&db).expect("saved");

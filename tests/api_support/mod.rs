@@ -151,7 +151,37 @@ impl ServeProcess {
         failpoint: Option<&str>,
         stderr: Option<&Path>,
     ) -> ServeProcess {
-        let mut cmd = Process::new(binary());
+        ServeProcess::spawn(db, tokens, port, failpoint, stderr, None)
+    }
+
+    /// Starts `lockstep serve` with its standard error appended to `stderr`, and with at most
+    /// `nofile` open files when given (through `prlimit`).
+    pub fn start_limited(
+        db: &Path,
+        tokens: &Path,
+        port: u16,
+        stderr: &Path,
+        nofile: Option<u64>,
+    ) -> ServeProcess {
+        ServeProcess::spawn(db, tokens, port, None, Some(stderr), nofile)
+    }
+
+    fn spawn(
+        db: &Path,
+        tokens: &Path,
+        port: u16,
+        failpoint: Option<&str>,
+        stderr: Option<&Path>,
+        nofile: Option<u64>,
+    ) -> ServeProcess {
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut cmd = Process::new("prlimit");
+                cmd.arg(format!("--nofile={n}:{n}")).arg(binary());
+                cmd
+            }
+            None => Process::new(binary()),
+        };
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--db"])
             .arg(db)
             .arg("--tokens")

@@ -203,6 +203,19 @@ impl Cluster {
         self.port
     }
 
+    /// The directory it lives in (its data directory and log), removed when it is dropped.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.base
+    }
+
+    /// The process id of its postmaster, while it runs.
+    #[must_use]
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     /// The major version it runs.
     pub fn major(&self) -> Result<u32, ClusterError> {
         self.bin.major()

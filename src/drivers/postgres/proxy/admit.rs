@@ -25,10 +25,33 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// driver's own sessions).
 const RESERVED_FDS: u64 = 64;
 
+/// A warning that can repeat thousands of times a second under attack, logged at most once a
+/// minute.
+#[derive(Debug, Default)]
+pub(super) struct Sparse(std::sync::Mutex<Option<std::time::Instant>>);
+
+impl Sparse {
+    /// Whether to log it now.
+    pub(super) fn due(&self) -> bool {
+        let mut last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(60)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
 /// Client connections open, against a limit.
 #[derive(Debug)]
 pub(super) struct Admission {
     limit: usize,
+    /// Refusals above the limit, logged sparsely.
+    full: Sparse,
     open: AtomicUsize,
     /// The login deadline, in milliseconds.
     deadline_ms: AtomicU64,
@@ -53,6 +76,7 @@ impl Admission {
             .max(8);
         Admission {
             limit,
+            full: Sparse::default(),
             open: AtomicUsize::new(0),
             deadline_ms: AtomicU64::new(
                 u64::try_from(LOGIN_DEADLINE.as_millis()).unwrap_or(60_000),
@@ -86,21 +110,40 @@ fn open_files_limit() -> Option<u64> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
-/// Accepts clients until the endpoint stops; an error pauses it, never ends it.
+/// A burst of failed accepts ends once accepting has gone on this long without a failure.
+const BURST_GAP: Duration = Duration::from_secs(1);
+
+/// Accepts clients until the endpoint stops; an error pauses it, never ends it. A burst of
+/// errors is logged once when it begins and once when it is over.
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut failing = false;
+    // Failed accepts of the burst under way, and when the last one failed.
+    let mut burst: Option<(u64, tokio::time::Instant)> = None;
     loop {
         match listener.accept().await {
             Ok((socket, peer)) => {
-                if failing {
-                    tracing::info!(endpoint = %shared_addr(&listener), "accepting clients again");
-                    failing = false;
+                if let Some((failures, last)) = burst
+                    && last.elapsed() >= BURST_GAP
+                {
+                    tracing::info!(
+                        endpoint = %shared_addr(&listener),
+                        "accepting clients again after {failures} failed accepts"
+                    );
+                    burst = None;
                 }
                 let _ = socket.set_nodelay(true);
                 let open = shared.admission.open.fetch_add(1, Ordering::AcqRel);
                 let ticket = Ticket(Arc::clone(&shared));
                 if open >= shared.admission.limit {
-                    tokio::spawn(refuse(socket, ticket, shared.admission.limit, peer));
+                    if shared.admission.full.due() {
+                        tracing::warn!(
+                            endpoint = %shared_addr(&listener),
+                            client = %peer,
+                            "the endpoint is full ({} client connections): clients above it are \
+                             refused with 53300; this is logged at most once a minute",
+                            shared.admission.limit
+                        );
+                    }
+                    tokio::spawn(refuse(socket, ticket, shared.admission.limit));
                     continue;
                 }
                 let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -111,14 +154,18 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 });
             }
             Err(e) => {
-                if !failing {
-                    tracing::warn!(
-                        endpoint = %shared_addr(&listener),
-                        "the endpoint cannot accept clients ({e}); retrying every {} ms",
-                        ACCEPT_BACKOFF.as_millis()
-                    );
-                    failing = true;
-                }
+                let failures = match burst {
+                    Some((failures, _)) => failures,
+                    None => {
+                        tracing::warn!(
+                            endpoint = %shared_addr(&listener),
+                            "the endpoint cannot accept clients ({e}); retrying every {} ms",
+                            ACCEPT_BACKOFF.as_millis()
+                        );
+                        0
+                    }
+                };
+                burst = Some((failures + 1, tokio::time::Instant::now()));
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
             }
         }
@@ -132,8 +179,7 @@ fn shared_addr(listener: &TcpListener) -> String {
 }
 
 /// Refuses a client above the connection limit the way PostgreSQL does.
-async fn refuse(mut socket: TcpStream, _ticket: Ticket, limit: usize, peer: std::net::SocketAddr) {
-    tracing::warn!(client = %peer, "endpoint full ({limit} client connections): refused");
+async fn refuse(mut socket: TcpStream, _ticket: Ticket, limit: usize) {
     let text = format!(
         "too many connections to lockstep's endpoint (its limit is {limit}, half the process's \
          open-file limit): close idle connections or raise the limit (ulimit -n)"

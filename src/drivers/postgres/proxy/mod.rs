@@ -63,6 +63,8 @@ pub struct Settings {
 /// Server connections held for clients when nothing else is known: PostgreSQL's default
 /// `max_connections` (100) less its reserve for superusers and room for lockstep's own.
 pub const DEFAULT_POOL_SIZE: usize = 87;
+/// How long a client may take to log in, by default.
+pub const DEFAULT_LOGIN_DEADLINE: Duration = admit::LOGIN_DEADLINE;
 /// How long a client waits for a server connection, by default.
 pub const DEFAULT_QUEUE_WAIT: Duration = Duration::from_secs(30);
 

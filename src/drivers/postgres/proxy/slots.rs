@@ -27,8 +27,8 @@ pub(super) struct Slots {
     waiting: AtomicUsize,
     /// Woken when a connection goes back to the pool (its slot goes with it).
     returned: Notify,
-    /// When a client was last refused for waiting too long, and it was logged.
-    warned: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Refusals for waiting too long, logged sparsely.
+    warned: super::admit::Sparse,
 }
 
 impl Slots {
@@ -40,22 +40,13 @@ impl Slots {
             wait,
             waiting: AtomicUsize::new(0),
             returned: Notify::new(),
-            warned: std::sync::Mutex::new(None),
+            warned: super::admit::Sparse::default(),
         }
     }
 
     /// Whether a refusal for waiting too long is to be logged now (at most once a minute).
     pub(super) fn warn_now(&self) -> bool {
-        let mut warned = self
-            .warned
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = std::time::Instant::now();
-        if warned.is_some_and(|at| now.duration_since(at) < Duration::from_secs(60)) {
-            return false;
-        }
-        *warned = Some(now);
-        true
+        self.warned.due()
     }
 
     /// The most server connections held for clients at once.
