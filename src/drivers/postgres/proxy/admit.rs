@@ -113,6 +113,30 @@ fn open_files_limit() -> Option<u64> {
 /// A burst of failed accepts ends once accepting has gone on this long without a failure.
 const BURST_GAP: Duration = Duration::from_secs(1);
 
+/// Connections the kernel keeps waiting to be accepted (capped by `net.core.somaxconn`): a
+/// burst of thousands of logins at once must not find the queue full, or the kernel drops
+/// their SYNs and each client waits a whole second to try again.
+const BACKLOG: u32 = 4096;
+
+/// Listens on `listen` (`HOST:PORT`) with a backlog of [`BACKLOG`].
+pub(super) async fn listen(listen: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host(listen).await? {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(addr).and_then(|()| socket.listen(BACKLOG)) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")
+    }))
+}
+
 /// Accepts clients until the endpoint stops; an error pauses it, never ends it. A burst of
 /// errors is logged once when it begins and once when it is over.
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {

@@ -110,6 +110,14 @@ pub(super) async fn admit(
     let (conn, slot) = if pooled.is_some() {
         pool::connection_for(shared, Arc::clone(&target), &params, client).await?
     } else {
+        // A login on the server costs it a backend before any password is checked: from an
+        // address that keeps failing, it waits first.
+        if let Ok(peer) = client.peer_addr() {
+            let wait = shared.failed_logins.delay(peer.ip());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         // A login on the server itself holds a server connection too: it waits its turn.
         let slot = match slots::take(shared, &target.addr, None).await {
             Some(Got::Slot(slot)) => slot,

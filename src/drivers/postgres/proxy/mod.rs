@@ -16,7 +16,7 @@ mod front;
 mod login;
 mod pool;
 mod retire;
-mod scram;
+pub mod scram;
 mod scram_server;
 mod session;
 mod slots;
@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
@@ -216,7 +215,7 @@ impl ProxyHandle {
         park_limit: Duration,
         settings: Settings,
     ) -> Result<ProxyHandle, String> {
-        let listener = TcpListener::bind(listen)
+        let listener = admit::listen(listen)
             .await
             .map_err(|e| format!("the proxy cannot listen on {listen}: {e}"))?;
         let local = listener
@@ -448,7 +447,6 @@ impl ProxyHandle {
                 _ => {}
             }
         }
-        self.shared.slots.note_returned();
         self.shared.parked.send_replace(false);
         self.shared.retired.close_later();
     }

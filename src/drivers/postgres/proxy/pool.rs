@@ -25,8 +25,6 @@ use super::warm::{self, Params};
 use super::wire;
 use super::{Shared, Upstream, front};
 
-/// Idle connections kept per upstream and startup parameters.
-const MAX_IDLE: usize = 32;
 /// An idle connection older than this is closed instead of handed out.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
 /// A connection logged in longer ago than this is closed instead of kept or handed out, so
@@ -34,6 +32,9 @@ const IDLE_LIMIT: Duration = Duration::from_secs(60);
 const MAX_AGE: Duration = Duration::from_secs(600);
 /// How long a reset may take before the connection is closed instead.
 const RESET_LIMIT: Duration = Duration::from_secs(5);
+
+/// A role's verifier, derived once by the first login that needs it.
+type VerifierCell = Arc<tokio::sync::OnceCell<Verifier>>;
 
 struct Idle {
     conn: ServerConn,
@@ -58,7 +59,9 @@ pub(super) struct Pool {
     /// Local ports of connections the endpoint is opening or resetting (its own, for the
     /// fence, though in no session and not idle here).
     in_hand: Mutex<HashSet<u16>>,
-    verifiers: tokio::sync::Mutex<HashMap<(String, [u8; 32]), Verifier>>,
+    /// One cell per role and password: derived once, then read without waiting in line (a
+    /// burst of logins must not queue on a lock one after the other).
+    verifiers: Mutex<HashMap<(String, [u8; 32]), VerifierCell>>,
 }
 
 impl Pool {
@@ -103,12 +106,13 @@ impl Pool {
     }
 
     /// Keeps `conn` (already reset) for the next client with `params`, with its slot; a
-    /// connection not kept (too many idle, or too old) is closed and its slot freed.
+    /// connection too old to keep is closed and its slot freed.
     pub(super) fn put(&self, conn: ServerConn, params: Params, slot: Slot) {
         let mut idle = self.idle();
         let kept = idle.entry((conn.addr.clone(), params)).or_default();
         kept.retain(|i| i.since.elapsed() < IDLE_LIMIT);
-        if kept.len() < MAX_IDLE && conn.logged_in_at.elapsed() < MAX_AGE {
+        // As many as their slots allow: a burst finds them logged in already.
+        if conn.logged_in_at.elapsed() < MAX_AGE {
             kept.push(Idle {
                 conn,
                 since: Instant::now(),
@@ -190,20 +194,27 @@ impl Pool {
         done
     }
 
-    /// The verifier for `creds`' password, derived once.
+    /// The verifier for `creds`' password, derived once (logins arriving meanwhile wait for
+    /// that one derivation).
     pub(super) async fn verifier(&self, creds: &Credentials) -> Result<Verifier, String> {
         use sha2::Digest as _;
         let key = (
             creds.user.clone(),
             sha2::Sha256::digest(creds.password().as_bytes()).into(),
         );
-        let mut verifiers = self.verifiers.lock().await;
-        if let Some(found) = verifiers.get(&key) {
+        let cell = Arc::clone(
+            self.verifiers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(key)
+                .or_default(),
+        );
+        if let Some(found) = cell.get() {
             return Ok(found.clone());
         }
-        let derived = Verifier::derive(creds.password()).await?;
-        verifiers.insert(key, derived.clone());
-        Ok(derived)
+        cell.get_or_try_init(|| Verifier::derive(creds.password()))
+            .await
+            .cloned()
     }
 }
 

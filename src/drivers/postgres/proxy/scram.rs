@@ -28,7 +28,7 @@ fn remembered() -> &'static Mutex<HashMap<Key, [u8; 32]>> {
 }
 
 /// One SCRAM exchange.
-pub(super) struct Scram {
+pub struct Scram {
     password: Vec<u8>,
     nonce: String,
     first_bare: String,
@@ -38,7 +38,8 @@ pub(super) struct Scram {
 
 impl Scram {
     /// Starts an exchange; returns it and the client-first message.
-    pub(super) fn start(password: &str) -> (Scram, String) {
+    #[must_use]
+    pub fn start(password: &str) -> (Scram, String) {
         let nonce: String = (0..24)
             .map(|_| {
                 let c = rand::random_range(0x21u8..0x7e);
@@ -65,7 +66,7 @@ impl Scram {
     }
 
     /// Answers the server-first message with the client-final message (and its proof).
-    pub(super) async fn proof(&mut self, server_first: &[u8]) -> Result<String, String> {
+    pub async fn proof(&mut self, server_first: &[u8]) -> Result<String, String> {
         let server_first = std::str::from_utf8(server_first)
             .map_err(|_| "the server's SCRAM message is not text".to_string())?;
         let (nonce, salt, iterations) = parse_first(server_first)?;
@@ -91,7 +92,7 @@ impl Scram {
     }
 
     /// Checks the server-final message: the server proves it knows the password too.
-    pub(super) fn verify(&mut self, server_final: &[u8]) -> Result<(), String> {
+    pub fn verify(&mut self, server_final: &[u8]) -> Result<(), String> {
         let (salted, auth_message) = self
             .sent
             .take()

@@ -3,14 +3,18 @@
 //! passed through), and so does every idle connection kept in the pool. A client that finds
 //! none free waits in line (first come, first served) for one to come free, at most the queue
 //! wait (PgBouncer's `query_wait_timeout`), instead of opening a server connection of its own
-//! and being refused by a full server. An idle pooled connection of other startup parameters
-//! is closed to make room for a waiting client.
+//! and being refused by a full server. A connection given back goes straight to the first
+//! client in line (closed, its slot handed over, when that client logs in with other startup
+//! parameters); an idle pooled connection of other startup parameters is closed to make room
+//! for a waiting client.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use std::collections::VecDeque;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::Shared;
 use super::upstream::ServerConn;
@@ -25,8 +29,8 @@ pub(super) struct Slots {
     size: usize,
     wait: Duration,
     waiting: AtomicUsize,
-    /// Woken when a connection goes back to the pool (its slot goes with it).
-    returned: Notify,
+    /// Clients waiting for a connection given back, first come first served.
+    line: std::sync::Mutex<VecDeque<Waiter>>,
     /// Refusals for waiting too long, logged sparsely.
     warned: super::admit::Sparse,
 }
@@ -39,7 +43,7 @@ impl Slots {
             size,
             wait,
             waiting: AtomicUsize::new(0),
-            returned: Notify::new(),
+            line: std::sync::Mutex::new(VecDeque::new()),
             warned: super::admit::Sparse::default(),
         }
     }
@@ -74,9 +78,52 @@ impl Slots {
         Arc::clone(&self.free).try_acquire_owned().ok()
     }
 
-    /// A connection went back to the pool: a waiting client may take it.
-    pub(super) fn note_returned(&self) {
-        self.returned.notify_waiters();
+    fn line(&self) -> std::sync::MutexGuard<'_, VecDeque<Waiter>> {
+        self.line
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A client in line for a connection given back.
+struct Waiter {
+    addr: String,
+    /// Its startup parameters (none: it logs in on the server itself).
+    params: Option<Params>,
+    tx: oneshot::Sender<Got>,
+}
+
+/// A connection its client left, reset, with its slot: to the first client in line, else to
+/// the pool.
+pub(super) fn give_back(shared: &Shared, conn: ServerConn, params: Params, slot: Slot) {
+    let mut held = Some((conn, slot));
+    let mut line = shared.slots.line();
+    while let Some(waiter) = line.pop_front() {
+        let Some((conn, slot)) = held.take() else {
+            break;
+        };
+        if waiter.tx.is_closed() {
+            held = Some((conn, slot));
+            continue;
+        }
+        let fits = waiter.addr == conn.addr && waiter.params.as_ref() == Some(&params);
+        let got = if fits {
+            Got::Idle(conn, slot)
+        } else {
+            // Of no use to this client: closed, and its slot handed over.
+            shared.retire(None, conn);
+            Got::Slot(slot)
+        };
+        match waiter.tx.send(got) {
+            Ok(()) => return,
+            // It stopped waiting meanwhile: the next one.
+            Err(Got::Idle(conn, slot)) => held = Some((conn, slot)),
+            Err(Got::Slot(_)) => return,
+        }
+    }
+    drop(line);
+    if let Some((conn, slot)) = held {
+        shared.pool.put(conn, params, slot);
     }
 }
 
@@ -98,9 +145,6 @@ pub(super) async fn take(shared: &Shared, addr: &str, params: Option<&Params>) -
     slots.waiting.fetch_add(1, Ordering::Relaxed);
     let _counted = Uncount(&slots.waiting);
     loop {
-        let returned = slots.returned.notified();
-        tokio::pin!(returned);
-        returned.as_mut().enable();
         if let Some(params) = params
             && let Some((conn, slot)) = shared.pool.take_with_slot(addr, params)
         {
@@ -110,16 +154,28 @@ pub(super) async fn take(shared: &Shared, addr: &str, params: Option<&Params>) -
             return Some(Got::Slot(slot));
         }
         // Every slot is taken: an idle connection nobody in line can use makes room.
-        if let Some(conn) = shared.pool.evict_other(addr, params) {
-            shared.retire(None, conn);
-            continue;
+        match shared.pool.evict_other(addr, params) {
+            Some(conn) => shared.retire(None, conn),
+            None => break,
         }
-        let free = Arc::clone(&slots.free);
-        tokio::select! {
-            permit = free.acquire_owned() => return permit.ok().map(Got::Slot),
-            () = &mut returned => {}
-            () = tokio::time::sleep_until(deadline) => return None,
+    }
+    let (tx, rx) = oneshot::channel();
+    {
+        let mut line = slots.line();
+        if line.len() >= 1024 {
+            line.retain(|w| !w.tx.is_closed());
         }
+        line.push_back(Waiter {
+            addr: addr.to_string(),
+            params: params.cloned(),
+            tx,
+        });
+    }
+    let free = Arc::clone(&slots.free);
+    tokio::select! {
+        got = rx => got.ok(),
+        permit = free.acquire_owned() => permit.ok().map(Got::Slot),
+        () = tokio::time::sleep_until(deadline) => None,
     }
 }
 
