@@ -13,7 +13,6 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use super::server::ServerState;
 
 /// What a token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +172,7 @@ fn is_public(path: &str) -> bool {
 
 /// Checks the bearer token, then the role: reads for viewers, everything for operators.
 pub async fn require_token(
-    State(state): State<Arc<ServerState>>,
+    State(tokens): State<Arc<Tokens>>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -192,7 +191,7 @@ pub async fn require_token(
     let Some(presented) = presented else {
         return unauthorized("this endpoint needs a token: send `Authorization: Bearer TOKEN`");
     };
-    let Some(principal) = state.tokens.check(presented) else {
+    let Some(principal) = tokens.check(presented) else {
         return unauthorized("the token is not known to this server: check --token");
     };
     let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

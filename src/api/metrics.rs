@@ -13,8 +13,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::server::ServerState;
-
 /// Upper bounds of the latency histogram, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -34,19 +32,19 @@ pub struct Metrics {
 }
 
 /// Counts one live subscriber while it exists.
-pub struct SubscriberGuard(Arc<ServerState>);
+pub struct SubscriberGuard(Arc<Metrics>);
 
 impl Drop for SubscriberGuard {
     fn drop(&mut self) {
-        self.0.metrics.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.0.subscribers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Metrics {
     /// Registers a live subscriber until the guard drops.
-    pub fn subscriber(state: &Arc<ServerState>) -> SubscriberGuard {
-        state.metrics.subscribers.fetch_add(1, Ordering::Relaxed);
-        SubscriberGuard(state.clone())
+    pub fn subscriber(metrics: &Arc<Metrics>) -> SubscriberGuard {
+        metrics.subscribers.fetch_add(1, Ordering::Relaxed);
+        SubscriberGuard(Arc::clone(metrics))
     }
 
     /// Live subscribers now.
@@ -162,7 +160,7 @@ impl Metrics {
 }
 
 /// Records every request's route, status and latency.
-pub async fn record(State(state): State<Arc<ServerState>>, req: Request, next: Next) -> Response {
+pub async fn record(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().to_string();
     let route = req
@@ -170,8 +168,6 @@ pub async fn record(State(state): State<Arc<ServerState>>, req: Request, next: N
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(req).await;
-    state
-        .metrics
-        .observe(&method, &route, response.status().as_u16(), started);
+    metrics.observe(&method, &route, response.status().as_u16(), started);
     response
 }

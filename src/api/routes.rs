@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::auth::Principal;
 use super::error::{ApiError, Body, PathParams};
-use super::server::ServerState;
+use super::state::ServerState;
 use crate::engine::{EngineError, Receipt};
 use crate::model::{
     Command, EventKind, MaintenanceWindow, Plan, ServiceKey, ServiceType, StepId, Version,

@@ -15,7 +15,8 @@ use tokio::sync::{broadcast, watch};
 use super::auth::{self, Tokens};
 use super::error::{self, ApiError, Body, QueryParams};
 use super::metrics::{self, Metrics};
-use super::stream::{self, Frame};
+use super::state::ServerState;
+use super::stream;
 use super::{openapi, routes};
 use crate::engine::Engine;
 use crate::engine::clock::parse_duration;
@@ -27,20 +28,6 @@ pub const MAX_BODY: usize = 1024 * 1024;
 const MAX_PAGE: usize = 10_000;
 /// Longest single clock advance.
 const MAX_ADVANCE_DAYS: i64 = 3660;
-
-/// What every handler shares.
-pub struct ServerState {
-    /// The engine behind the API.
-    pub engine: Arc<dyn Engine>,
-    /// Accepted tokens.
-    pub tokens: Tokens,
-    /// Counters for `/metrics`.
-    pub metrics: Metrics,
-    /// Serialized events for stream subscribers.
-    pub frames: broadcast::Sender<Arc<Frame>>,
-    /// Flips to true when the server stops, ending every stream.
-    pub shutdown: watch::Receiver<bool>,
-}
 
 /// A server ready to answer, and the switch that stops its streams.
 pub struct Server {
@@ -56,8 +43,8 @@ impl Server {
         let events = engine.subscribe();
         let state = Arc::new(ServerState {
             engine,
-            tokens,
-            metrics: Metrics::default(),
+            tokens: Arc::new(tokens),
+            metrics: Arc::new(Metrics::default()),
             frames,
             shutdown,
         });
@@ -145,11 +132,11 @@ fn router(state: Arc<ServerState>) -> Router {
         .method_not_allowed_fallback(error::wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state.tokens),
             auth::require_token,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            Arc::clone(&state.metrics),
             metrics::record,
         ))
         .with_state(state)

@@ -19,22 +19,13 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::error::{ApiError, QueryParams};
 use super::metrics::Metrics;
-use super::server::ServerState;
+use super::state::{Frame, ServerState};
 use crate::model::{Event, Seq};
 
 /// Journal events fetched per replay page.
 const REPLAY_PAGE: usize = 1000;
 /// Frames buffered per subscriber before it is treated as slow (and replays later).
 const SUBSCRIBER_BUFFER: usize = 256;
-
-/// One event, serialized once for every subscriber.
-#[derive(Debug)]
-pub struct Frame {
-    /// The event's id.
-    pub seq: Seq,
-    /// The event as JSON.
-    pub json: String,
-}
 
 impl Frame {
     fn of(event: &Event) -> Option<Frame> {
@@ -129,7 +120,7 @@ async fn forward(
     mut last: Seq,
     tx: mpsc::Sender<SseEvent>,
 ) {
-    let _guard = Metrics::subscriber(&state);
+    let _guard = Metrics::subscriber(&state.metrics);
     let mut shutdown = state.shutdown.clone();
     if !replay(&state, &mut last, &tx).await {
         return;

@@ -3,38 +3,16 @@
 use std::path::Path;
 
 use chrono::{DateTime, NaiveTime, Utc};
-use serde::Serialize;
 
 use crate::engine::clock::{parse_duration, system_now};
-use crate::engine::{ClockKind, Engine, EngineError, LocalEngine, Receipt};
+use crate::engine::{ClockKind, Engine, EngineError, LocalEngine};
 use crate::model::{Command, MaintenanceWindow, ServiceKey, State};
 
 use super::args::{
     Cli, ClockCmd, Cmd, DemoCmd, PowerState, ProjectCmd, ReleaseCmd, ServiceCmd, SimCmd, StepCmd,
 };
+use super::output::{CliError, print_json, report};
 use super::render;
-
-/// Why a command failed, and so its exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    /// Refused or failed: exit 1.
-    #[error("{0}")]
-    Engine(#[from] EngineError),
-    /// Bad usage: exit 2.
-    #[error("{0}")]
-    Usage(String),
-}
-
-impl CliError {
-    /// The process exit code.
-    #[must_use]
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Engine(_) => 1,
-            CliError::Usage(_) => 2,
-        }
-    }
-}
 
 /// Who acts: `--as`, then `$LOCKSTEP_USER`, then `$USER`, then `operator`.
 #[must_use]
@@ -44,14 +22,6 @@ pub fn actor(cli: &Cli) -> String {
         .or_else(|| std::env::var("USER").ok())
         .filter(|a| !a.trim().is_empty())
         .unwrap_or_else(|| "operator".into())
-}
-
-/// Prints a value as pretty JSON.
-pub(super) fn print_json<T: Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
-    }
 }
 
 /// Runs a command other than the dashboard.
@@ -64,13 +34,12 @@ pub async fn run(cli: &Cli, cmd: &Cmd, db: &Path) -> Result<(), CliError> {
         }
         return super::pg::pg_cmd(cli.json, pc, db).await;
     }
-    if let Some(done) = crate::api::serve::run_remote(cli, cmd).await {
-        return done;
-    }
     match cmd {
-        Cmd::Serve { listen, tokens } => {
-            crate::api::serve::serve(db, listen, tokens.as_deref()).await
-        }
+        // Started by the binary, which composes the engine, the endpoints and the server.
+        Cmd::Serve { .. } => Err(CliError::Usage(
+            "`lockstep serve` runs as its own command: start it with `lockstep serve --db …`"
+                .into(),
+        )),
         Cmd::Init { virtual_clock, at } => {
             let at = match at {
                 Some(text) => DateTime::parse_from_rfc3339(text)
@@ -205,24 +174,6 @@ pub async fn run_on(cli: &Cli, cmd: &Cmd, engine: &dyn Engine) -> Result<(), Cli
                 }
             }
             Ok(())
-        }
-    }
-}
-
-/// Prints what a command did (its events' reasons and its notice), or the receipt as JSON.
-pub(super) fn report(cli: &Cli, r: &Receipt) {
-    if cli.json {
-        print_json(r);
-        return;
-    }
-    for e in &r.events {
-        println!("{}", e.reason);
-    }
-    if let Some(n) = &r.notice {
-        if n.starts_with("warning") {
-            eprintln!("{n}");
-        } else {
-            println!("{n}");
         }
     }
 }

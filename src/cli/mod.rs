@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod output;
 pub mod pg;
 pub mod render;
 pub mod render_runs;
@@ -9,4 +10,5 @@ pub mod runs;
 pub mod table;
 
 pub use args::{Cli, Cmd};
-pub use commands::{CliError, run, run_on};
+pub use commands::{run, run_on};
+pub use output::CliError;

@@ -4,7 +4,7 @@ use crate::engine::{ClockKind, Engine, EngineError, Receipt};
 use crate::model::{Command, EventKind, RuleError, ServiceKey, State, Version};
 
 use super::args::{Cli, RunCmd, SimCmd};
-use super::commands::{CliError, print_json, report};
+use super::output::{CliError, print_json, report};
 use super::render_runs;
 
 /// Runs a `run` subcommand.

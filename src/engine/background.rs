@@ -11,7 +11,8 @@ use std::time::Duration as StdDuration;
 use crate::model::State;
 
 use super::EngineError;
-use super::store::{connect, storage, write_snapshot};
+use super::storage;
+use super::store::{connect, write_snapshot};
 
 /// Checkpoints the WAL from its own connection and thread, so the writer never pays for a
 /// checkpoint inside a command's commit (they showed as latency spikes of several ms).

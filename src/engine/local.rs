@@ -12,73 +12,15 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::drivers::Driver;
 use crate::drivers::sim::SimPlanner;
-use crate::model::run::{DriverRequest, RunSpec};
 use crate::model::{Command, Event, MaintenancePlanner, Seq};
 
 use super::background::{Checkpointer, Snapshotter};
 use super::clock::{ClockInfo, ClockKind};
+use super::request::{Reply, Request};
 use super::store::Store;
 use super::syncer::Syncer;
 use super::writer::Writer;
 use super::{Engine, EngineError, EngineInfo, Receipt, Snapshot};
-
-pub(super) type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
-
-/// How far a clock advance goes.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum AdvanceTarget {
-    /// This much past the clock's time.
-    By(Duration),
-    /// Up to this instant.
-    Until(DateTime<Utc>),
-}
-
-/// What one step of a clock advance did.
-pub(super) struct Advanced {
-    /// The events it appended.
-    pub events: Vec<Event>,
-    /// The instant the advance aims at.
-    pub until: DateTime<Utc>,
-    /// Whether it stopped early because a driver must act first (the clock waits there).
-    pub stopped: bool,
-}
-
-/// Driver requests waiting, with the clock's time.
-pub(super) type DriverWork = (DateTime<Utc>, Vec<(RunSpec, DriverRequest)>);
-
-pub(super) enum Request {
-    Execute {
-        actor: String,
-        /// Boxed: a command is large, and a batch of requests should be cheap to gather.
-        command: Box<Command>,
-        reply: Reply<Receipt>,
-    },
-    Advance {
-        target: AdvanceTarget,
-        stop_for_driver: bool,
-        reply: Reply<Advanced>,
-    },
-    DriverWork {
-        reply: Reply<DriverWork>,
-    },
-    Snapshot {
-        reply: Reply<Snapshot>,
-    },
-    Events {
-        since: Seq,
-        limit: usize,
-        reply: Reply<Vec<Event>>,
-    },
-    Clock {
-        reply: Reply<ClockInfo>,
-    },
-}
-
-impl Request {
-    pub(super) fn is_write(&self) -> bool {
-        matches!(self, Request::Execute { .. } | Request::Advance { .. })
-    }
-}
 
 /// The embedded engine over a local SQLite journal.
 pub struct LocalEngine {

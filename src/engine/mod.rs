@@ -5,6 +5,7 @@ mod background;
 pub mod clock;
 pub mod lease;
 pub mod local;
+mod request;
 pub mod runs;
 mod scheduler;
 pub mod sides;
@@ -68,6 +69,11 @@ pub enum LinkState {
         /// Why the last try failed, in words (never a token).
         error: String,
     },
+}
+
+/// A failure of the disk or the journal, in words.
+pub(crate) fn storage(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Storage(e.to_string())
 }
 
 /// Why the engine could not do what was asked.

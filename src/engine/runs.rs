@@ -12,7 +12,7 @@ use crate::drivers::{Driver, DriverError};
 use crate::model::run::{DriverRequest, RequestKind, RunAction, RunSpec};
 use crate::model::{Command, Event, SYSTEM_ACTOR};
 
-use super::local::{AdvanceTarget, Request};
+use super::request::{AdvanceTarget, Request};
 use super::{EngineError, LocalEngine, Receipt};
 
 /// Set to `before-act:B3` or `after-act:B3` (any phase id, or `B8`), the process stops just

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::model::{Incident, Service, State};
 
 use super::EngineError;
-use super::store::storage;
+use super::storage;
 
 const MAGIC: &[u8; 4] = b"LSS2";
 const PARTS: usize = 5;

@@ -77,9 +77,7 @@ pub struct Store {
     path: PathBuf,
 }
 
-pub(super) fn storage(e: impl std::fmt::Display) -> EngineError {
-    EngineError::Storage(e.to_string())
-}
+use super::storage;
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, EngineError> {
     DateTime::parse_from_rfc3339(s)

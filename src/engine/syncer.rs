@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use crate::model::Event;
 
 use super::EngineError;
-use super::store::storage;
+use super::storage;
 
 /// Sends one answer: the value when the flush worked, else the flush's error.
 pub(super) type Deliver = Box<dyn FnOnce(Option<&EngineError>) + Send>;

@@ -13,7 +13,7 @@ use crate::model::{Agenda, Event, MaintenancePlanner, Seq, State};
 
 use super::background::Snapshotter;
 use super::clock::{ClockInfo, ClockKind, system_now};
-use super::local::{AdvanceTarget, Advanced, Reply, Request};
+use super::request::{AdvanceTarget, Advanced, Reply, Request};
 use super::scheduler::Batch;
 use super::store::{self, Meta, Store};
 use super::syncer::{Deliver, Syncer};

@@ -16,6 +16,7 @@ pub mod observe;
 pub mod others;
 pub mod parity;
 mod phases;
+pub mod plan;
 pub mod prereq;
 pub mod provision;
 pub mod proxy;

@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use super::databases::Pair;
+use super::plan::Plan;
 use super::session::{self, Session};
-use super::switchover::Plan;
 use super::{fence, parity, sequences};
 
 /// One other database, with a session on each side.

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::fence;
+use super::plan::Plan;
 use super::provision::Names;
 use super::session::{Session, literal};
-use super::switchover::Plan;
 
 /// How long the lag guardrail waits for the lag to come under its threshold.
 const LAG_WAIT: Duration = Duration::from_secs(10);

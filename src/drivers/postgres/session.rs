@@ -4,6 +4,10 @@ use tokio_postgres::{Client, NoTls};
 
 use super::dsn::Dsn;
 
+/// The setting that turns B4's DDL capture off for a session when set to `off` (lockstep's own
+/// sessions set it; the capture lives in [`super::ddl`]).
+pub const CAPTURE_SETTING: &str = "lockstep.ddl_capture";
+
 /// A connected client and the DSN it came from (to scrub errors with).
 pub struct Session {
     /// The client.
@@ -21,7 +25,7 @@ pub async fn connect(dsn: &Dsn, side: &'static str) -> Result<Session, String> {
     // Its own DDL is not captured for green (B4's DDL capture, [`super::ddl`]).
     let own = format!(
         "-c default_transaction_read_only=off -c {}=off",
-        super::ddl::CAPTURE_SETTING
+        CAPTURE_SETTING
     );
     let options = match config.get_options() {
         Some(given) => format!("{given} {own}"),

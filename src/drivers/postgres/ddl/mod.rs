@@ -36,8 +36,7 @@ pub const QUEUE_TABLE: &str = "public.lockstep_ddl_queue";
 /// DDL green did not apply, local to green.
 pub const FAILED_TABLE: &str = "public.lockstep_ddl_failed";
 
-/// The setting that turns the capture off for a session when set to `off`.
-pub const CAPTURE_SETTING: &str = "lockstep.ddl_capture";
+pub use super::session::CAPTURE_SETTING;
 
 mod sql;
 

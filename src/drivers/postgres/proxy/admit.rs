@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::wire::{self, FirstPacket};
-use super::{Shared, cancel, session};
+use super::wire;
+use super::{Shared, session};
 
 /// How long a client may take from accept to a completed login, by default.
 pub const LOGIN_DEADLINE: Duration = Duration::from_secs(60);
@@ -25,33 +25,12 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// driver's own sessions).
 const RESERVED_FDS: u64 = 64;
 
-/// A warning that can repeat thousands of times a second under attack, logged at most once a
-/// minute.
-#[derive(Debug, Default)]
-pub(super) struct Sparse(std::sync::Mutex<Option<std::time::Instant>>);
-
-impl Sparse {
-    /// Whether to log it now.
-    pub(super) fn due(&self) -> bool {
-        let mut last = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = std::time::Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(60)) {
-            return false;
-        }
-        *last = Some(now);
-        true
-    }
-}
-
 /// Client connections open, against a limit.
 #[derive(Debug)]
 pub(super) struct Admission {
     limit: usize,
     /// Refusals above the limit, logged sparsely.
-    full: Sparse,
+    full: super::sparse::Sparse,
     open: AtomicUsize,
     /// The login deadline, in milliseconds.
     deadline_ms: AtomicU64,
@@ -76,7 +55,7 @@ impl Admission {
             .max(8);
         Admission {
             limit,
-            full: Sparse::default(),
+            full: super::sparse::Sparse::default(),
             open: AtomicUsize::new(0),
             deadline_ms: AtomicU64::new(
                 u64::try_from(LOGIN_DEADLINE.as_millis()).unwrap_or(60_000),
@@ -211,62 +190,6 @@ async fn refuse(mut socket: TcpStream, _ticket: Ticket, limit: usize) {
     let _ = socket
         .write_all(&wire::error_response("FATAL", "53300", &text))
         .await;
-}
-
-/// What a client's first packets came to.
-pub(super) enum Opening {
-    /// A StartupMessage: its raw bytes and parameters.
-    Startup(bytes::Bytes, Vec<(String, String)>),
-    /// Handled already (a cancel routed, or the client refused with a message).
-    Done,
-}
-
-/// Reads first packets until a StartupMessage: SSL and GSS requests are answered `N`, at
-/// most once each; a cancel is routed; anything else is refused with an ErrorResponse.
-pub(super) async fn opening(shared: &Shared, client: &mut TcpStream) -> Opening {
-    let (mut ssl, mut gss) = (false, false);
-    loop {
-        let refusal = match wire::read_first_packet(client).await {
-            Ok(FirstPacket::Ssl) if !ssl => {
-                ssl = true;
-                if client.write_all(b"N").await.is_err() {
-                    return Opening::Done;
-                }
-                continue;
-            }
-            Ok(FirstPacket::GssEnc) if !gss => {
-                gss = true;
-                if client.write_all(b"N").await.is_err() {
-                    return Opening::Done;
-                }
-                continue;
-            }
-            Ok(FirstPacket::Ssl | FirstPacket::GssEnc) => {
-                "an SSL or GSS encryption request was repeated on one connection".to_string()
-            }
-            Ok(FirstPacket::Cancel(key)) => {
-                cancel::route(shared, key).await;
-                return Opening::Done;
-            }
-            Ok(FirstPacket::Startup {
-                raw,
-                params,
-                negotiate,
-            }) => {
-                if let Some(answer) = negotiate
-                    && client.write_all(&answer).await.is_err()
-                {
-                    return Opening::Done;
-                }
-                return Opening::Startup(raw, params);
-            }
-            Err(e) => e,
-        };
-        let _ = client
-            .write_all(&wire::error_response("FATAL", "08P01", &refusal))
-            .await;
-        return Opening::Done;
-    }
 }
 
 /// Failed logins at the endpoint per client address, to slow down guessing: from the sixth

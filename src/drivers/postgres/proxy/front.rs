@@ -11,7 +11,8 @@ use tokio::net::TcpStream;
 
 use super::slots::{self, Got, Slot};
 use super::upstream::ServerConn;
-use super::{Shared, Upstream, admit, login, pool, warm, wire};
+use super::wire::FirstPacket;
+use super::{Shared, Upstream, cancel, login, pool, warm, wire};
 
 /// A client let in, with its server connection.
 pub(super) struct Admitted {
@@ -35,15 +36,14 @@ pub(super) async fn admit(
 ) -> Option<Admitted> {
     let deadline = tokio::time::Instant::now() + shared.admission.deadline();
     let late = || wire::error_response("FATAL", "08006", "the login took too long: connect again");
-    let (raw, params) =
-        match tokio::time::timeout_at(deadline, admit::opening(shared, client)).await {
-            Ok(admit::Opening::Startup(raw, params)) => (raw, params),
-            Ok(admit::Opening::Done) => return None,
-            Err(_) => {
-                let _ = client.write_all(&late()).await;
-                return None;
-            }
-        };
+    let (raw, params) = match tokio::time::timeout_at(deadline, opening(shared, client)).await {
+        Ok(Opening::Startup(raw, params)) => (raw, params),
+        Ok(Opening::Done) => return None,
+        Err(_) => {
+            let _ = client.write_all(&late()).await;
+            return None;
+        }
+    };
     let params: warm::Params = Arc::new(params);
     // The role the endpoint logs in as: it answers the login itself and hands over a pooled
     // server connection; other roles log in on the server through it.
@@ -181,7 +181,7 @@ async fn wait_for_gate(shared: &Shared) -> Option<Arc<Upstream>> {
     let mut route = shared.route.subscribe();
     let deadline = tokio::time::Instant::now() + shared.park_limit;
     loop {
-        if let Some(target) = gate(shared) {
+        if let Some(target) = shared.gate() {
             return Some(target);
         }
         let changed = async {
@@ -194,13 +194,58 @@ async fn wait_for_gate(shared: &Shared) -> Option<Arc<Upstream>> {
     }
 }
 
-/// Where a new connection goes now; none while parked without a next upstream.
-pub(super) fn gate(shared: &Shared) -> Option<Arc<Upstream>> {
-    let is_parked = *shared.parked.borrow();
-    let r = shared.route.borrow();
-    match (&r.next, is_parked) {
-        (_, false) => Some(Arc::clone(&r.current)),
-        (Some(next), true) => Some(Arc::clone(next)),
-        (None, true) => None,
+/// What a client's first packets came to.
+pub(super) enum Opening {
+    /// A StartupMessage: its raw bytes and parameters.
+    Startup(bytes::Bytes, Vec<(String, String)>),
+    /// Handled already (a cancel routed, or the client refused with a message).
+    Done,
+}
+
+/// Reads first packets until a StartupMessage: SSL and GSS requests are answered `N`, at
+/// most once each; a cancel is routed; anything else is refused with an ErrorResponse.
+pub(super) async fn opening(shared: &Shared, client: &mut TcpStream) -> Opening {
+    let (mut ssl, mut gss) = (false, false);
+    loop {
+        let refusal = match wire::read_first_packet(client).await {
+            Ok(FirstPacket::Ssl) if !ssl => {
+                ssl = true;
+                if client.write_all(b"N").await.is_err() {
+                    return Opening::Done;
+                }
+                continue;
+            }
+            Ok(FirstPacket::GssEnc) if !gss => {
+                gss = true;
+                if client.write_all(b"N").await.is_err() {
+                    return Opening::Done;
+                }
+                continue;
+            }
+            Ok(FirstPacket::Ssl | FirstPacket::GssEnc) => {
+                "an SSL or GSS encryption request was repeated on one connection".to_string()
+            }
+            Ok(FirstPacket::Cancel(key)) => {
+                cancel::route(shared, key).await;
+                return Opening::Done;
+            }
+            Ok(FirstPacket::Startup {
+                raw,
+                params,
+                negotiate,
+            }) => {
+                if let Some(answer) = negotiate
+                    && client.write_all(&answer).await.is_err()
+                {
+                    return Opening::Done;
+                }
+                return Opening::Startup(raw, params);
+            }
+            Err(e) => e,
+        };
+        let _ = client
+            .write_all(&wire::error_response("FATAL", "08P01", &refusal))
+            .await;
+        return Opening::Done;
     }
 }

@@ -20,6 +20,7 @@ pub mod scram;
 mod scram_server;
 mod session;
 mod slots;
+mod sparse;
 pub mod upstream;
 mod warm;
 pub mod wire;
@@ -158,6 +159,17 @@ impl Shared {
     fn clear_pool(&self) {
         for conn in self.pool.take_all() {
             self.retire(None, conn);
+        }
+    }
+
+    /// Where a new connection goes now; none while parked without a next upstream.
+    fn gate(&self) -> Option<Arc<Upstream>> {
+        let is_parked = *self.parked.borrow();
+        let r = self.route.borrow();
+        match (&r.next, is_parked) {
+            (_, false) => Some(Arc::clone(&r.current)),
+            (Some(next), true) => Some(Arc::clone(next)),
+            (None, true) => None,
         }
     }
 

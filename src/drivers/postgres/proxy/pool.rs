@@ -23,7 +23,7 @@ use super::slots::{self, Got, Slot};
 use super::upstream::{self, Credentials, ServerConn};
 use super::warm::{self, Params};
 use super::wire;
-use super::{Shared, Upstream, front};
+use super::{Shared, Upstream};
 
 /// An idle connection older than this is closed instead of handed out.
 const IDLE_LIMIT: Duration = Duration::from_secs(60);
@@ -235,7 +235,7 @@ pub(super) async fn connection_for(
         let (mut parked, mut route) = (shared.parked.subscribe(), shared.route.subscribe());
         // The endpoint may have parked since the gate let this client through: a session
         // started on the old upstream now would escape the fence's count of its own.
-        if let Some(now) = front::gate(shared).filter(|now| now.addr != target.addr) {
+        if let Some(now) = shared.gate().filter(|now| now.addr != target.addr) {
             target = now;
             continue;
         }
@@ -284,7 +284,7 @@ pub(super) async fn connection_for(
                 _ = parked.changed() => {}
                 _ = route.changed() => {}
             }
-            if front::gate(shared).is_some_and(|now| now.addr != addr) {
+            if shared.gate().is_some_and(|now| now.addr != addr) {
                 break None;
             }
         };
@@ -309,7 +309,7 @@ pub(super) async fn connection_for(
             }
             None => {
                 slot = Some(held);
-                target = front::gate(shared)?;
+                target = shared.gate()?;
             }
         }
     }

@@ -32,7 +32,7 @@ pub(super) struct Slots {
     /// Clients waiting for a connection given back, first come first served.
     line: std::sync::Mutex<VecDeque<Waiter>>,
     /// Refusals for waiting too long, logged sparsely.
-    warned: super::admit::Sparse,
+    warned: super::sparse::Sparse,
 }
 
 impl Slots {
@@ -44,7 +44,7 @@ impl Slots {
             wait,
             waiting: AtomicUsize::new(0),
             line: std::sync::Mutex::new(VecDeque::new()),
-            warned: super::admit::Sparse::default(),
+            warned: super::sparse::Sparse::default(),
         }
     }
 

@@ -48,20 +48,7 @@ const FLUSH_WAIT: Duration = Duration::from_secs(30);
 /// How long a revert may take to move sessions back to blue.
 const REVERT_LIMIT: Duration = Duration::from_secs(10);
 
-/// The bounds of one switchover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    /// Past this, everything reverts (B5's switchover timeout).
-    pub timeout: Duration,
-    /// How long busy sessions may take to reach a transaction boundary before termination.
-    pub grace: Duration,
-    /// The largest slot lag the switchover starts with.
-    pub lag_threshold_bytes: u64,
-    /// Write transactions older than this on blue keep the switchover from starting.
-    pub long_txn_limit: Duration,
-    /// What the operator chose for unlogged tables (B13), if anything.
-    pub unlogged: Option<crate::model::run::ChoiceValue>,
-}
+pub use super::plan::Plan;
 
 /// Where the attempts of one B5 request are recorded, and what a crash left of them.
 pub struct Record<'a> {

@@ -1,4 +1,5 @@
-//! `lockstep serve`, and the `--remote` switch that points every other command at a server.
+//! `lockstep serve` (the engine, the client endpoints and the HTTP API in one process), and the
+//! `--remote` switch that points every other command and the dashboard at a server.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,9 +8,8 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use super::auth::{Role, Tokens, new_token};
-use super::client::RemoteEngine;
-use super::server::Server;
+use crate::api::auth::{Role, Tokens, new_token};
+use crate::api::{RemoteEngine, Server};
 use crate::cli::{Cli, CliError, Cmd};
 use crate::engine::{EngineError, LocalEngine};
 use crate::model::run::ServingSide;

@@ -1,5 +1,7 @@
 //! What the binary does: a command, or the dashboard.
 
+pub mod serve;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,7 +47,18 @@ pub fn main(cli: Cli) -> ExitCode {
         match &cli.command {
             Some(cmd) => {
                 let db = cli.db.clone().unwrap_or_else(default_db);
-                cli::run(&cli, cmd, &db).await
+                // `pg` works on the local files only; `cli` says so when --remote is given.
+                let remote = match cmd {
+                    cli::Cmd::Pg(_) => None,
+                    _ => serve::run_remote(&cli, cmd).await,
+                };
+                match (remote, cmd) {
+                    (Some(done), _) => done,
+                    (None, cli::Cmd::Serve { listen, tokens }) => {
+                        serve::serve(&db, listen, tokens.as_deref()).await
+                    }
+                    (None, _) => cli::run(&cli, cmd, &db).await,
+                }
             }
             None => dashboard(&cli).await,
         }
@@ -76,7 +89,7 @@ fn log_to_stderr(server: bool) {
 
 async fn dashboard(cli: &Cli) -> Result<(), cli::CliError> {
     let demo = cli.remote.is_none() && cli.db.is_none() && !default_db().exists();
-    let engine: std::sync::Arc<dyn Engine> = match crate::api::serve::connect_remote(cli).await {
+    let engine: std::sync::Arc<dyn Engine> = match serve::connect_remote(cli).await {
         Some(remote) => std::sync::Arc::new(remote?),
         None => std::sync::Arc::new(match &cli.db {
             Some(db) => LocalEngine::open(db)?,
