@@ -1,4 +1,5 @@
 //! The `lockstep` binary: parses the command line and hands over to the library.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
