@@ -11,11 +11,8 @@ use std::path::{Path, PathBuf};
 /// state, input and views).
 const KNOWN: &[&[&str]] = &[&[
     "tui/app.rs",
-    "tui/config.rs",
     "tui/derive.rs",
     "tui/input.rs",
-    "tui/keymap.rs",
-    "tui/modal.rs",
     "tui/rows.rs",
     "tui/targets.rs",
     "tui/triage.rs",

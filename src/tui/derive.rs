@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use crate::model::{ServiceKey, State, Step, StepId};
 
-use super::app::{App, Pane};
+use super::app::App;
 use super::filter;
 use super::rows::{self, Row};
+use super::state::Pane;
 
 /// Counts that matter on call, for the header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

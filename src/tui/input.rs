@@ -3,10 +3,11 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::Effect;
-use super::app::{App, Level};
+use super::app::App;
 use super::filter::Filter;
 use super::keymap::{self, Binding, Op, TABLE};
 use super::modal::{self, Modal};
+use super::state::Level;
 use super::theme::{BUILT_IN, Theme};
 use super::update::dispatch;
 
@@ -38,7 +39,7 @@ pub fn filter_key(app: &mut App, key: &KeyEvent) {
             }
         }
     }
-    app.cursors[slot] = super::app::Cursor::default();
+    app.cursors[slot] = super::state::Cursor::default();
     app.refresh_all();
 }
 

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::app::Pane;
 use super::keys::Key;
+use super::state::Pane;
 
 /// Everything a key can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,7 +70,7 @@ pub enum Op {
     /// Run simulated time slower (down to paused).
     Slower,
     /// The run board and its actions (B10).
-    Run(super::views::runboard_state::RunOp),
+    Run(super::state::RunOp),
 }
 
 /// How keys are grouped in the help overlay.
@@ -125,9 +125,7 @@ pub struct Binding {
     pub footer: bool,
 }
 
-use super::views::runboard_state::RunOp::{
-    Board, Freeze, Resume, Rollback, Start, Switchover, ZoomIn, ZoomOut,
-};
+use super::state::RunOp::{Board, Freeze, Resume, Rollback, Start, Switchover, ZoomIn, ZoomOut};
 use Group::{Actions, Demo, Global, Navigation, Travel};
 use Pane::{Detail, History, Incidents, Pipelines, RunBoard, Steps, Waiting};
 

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod modal;
 pub mod rows;
 pub mod runner;
+pub mod state;
 pub mod targets;
 pub mod testing;
 pub mod theme;
@@ -26,7 +27,8 @@ pub mod views;
 pub mod widgets;
 
 pub use action::{Action, Effect};
-pub use app::{App, Options, Pane};
+pub use app::App;
 pub use runner::{Launch, TuiError, perform, run};
+pub use state::{Options, Pane};
 pub use update::update;
 pub use views::view;

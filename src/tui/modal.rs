@@ -28,7 +28,7 @@ pub enum ConfirmOp {
         unprotects: Vec<ServiceKey>,
     },
     /// Start, switch over or roll back a run (or read why a switchover is refused).
-    Run(super::views::runboard_state::RunConfirm),
+    Run(super::state::RunConfirm),
 }
 
 impl ConfirmOp {

@@ -2,8 +2,9 @@
 
 use crate::model::{ServiceKey, StepId};
 
-use super::app::{App, Level, Pane};
+use super::app::App;
 use super::modal::{ConfirmOp, Modal};
+use super::state::{Level, Pane};
 
 /// The service the focused pane points at: the tree's row, a step's source, the detail.
 #[must_use]

@@ -4,8 +4,9 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::Effect;
-use super::app::{App, Level};
+use super::app::App;
 use super::modal::{Modal, edit};
+use super::state::Level;
 use super::travel::{Target, Travel, parse_instant};
 
 /// `[`: one event earlier (asking for the journal when still live).

@@ -6,12 +6,13 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 use ratatui::layout::Size;
 
 use super::action::{Action, Effect};
-use super::app::{App, Level, Pane, SPEEDS};
+use super::app::{App, SPEEDS};
 use super::input;
 use super::keymap::{self, Op};
 use super::keys::Key;
 use super::modal::{Modal, Outcome};
 use super::rows::RowKind;
+use super::state::{Level, Pane};
 use super::targets;
 
 /// How often the event loop ticks, in milliseconds; the demo advances its clock on each tick.

@@ -3,7 +3,8 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use crate::tui::app::{App, Pane};
+use crate::tui::app::App;
+use crate::tui::state::Pane;
 
 /// The smallest usable terminal.
 pub const MIN_WIDTH: u16 = 80;

@@ -11,8 +11,9 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use tui_tree_widget::{Tree, TreeItem, TreeState};
 
-use crate::tui::app::{App, Pane};
+use crate::tui::app::App;
 use crate::tui::rows::{Row, RowKind};
+use crate::tui::state::Pane;
 use crate::tui::widgets::pane;
 
 use super::service;

@@ -15,7 +15,8 @@ use crate::model::RunStatus;
 use crate::model::run::{
     PhaseOutcome, Run, RunPhase, Treatment, choice_for, format_bytes, format_downtime, format_span,
 };
-use crate::tui::app::{App, Pane};
+use crate::tui::app::App;
+use crate::tui::state::Pane;
 use crate::tui::widgets::pane;
 
 fn boxed<'a>(app: &App, title: &str) -> Block<'a> {

@@ -1,231 +1,16 @@
 //! The run board's UI state, its keys (through the key table's `Op::Run`) and its popups:
 //! switchover and rollback travel as data (`RunConfirm`) and only the popup's `y` runs them.
 
-use chrono::{DateTime, Utc};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
 use crate::model::run::{Guardrail, Run, RunPhase, format_bytes};
-use crate::model::{Command, RunId, ServiceKey, ServiceType, Version};
+use crate::model::{Command, ServiceType};
 use crate::tui::action::Effect;
-use crate::tui::app::{App, Level, Pane};
+use crate::tui::app::App;
 use crate::tui::modal::{ConfirmOp, Modal};
-
-/// Chart windows `z`/`Z` step through, in seconds.
-pub const ZOOMS: [i64; 5] = [120, 300, 600, 1800, 3600];
-/// The window shown at first: ten minutes, as the source's board.
-pub const DEFAULT_ZOOM: usize = 2;
-
-/// What the operator does on the run board.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RunOp {
-    /// Open the board of the selected service's run (or the latest run).
-    Board,
-    /// Start a blue/green run of the selected service to the newest published major.
-    Start,
-    /// B5: switch over (confirmed; refused on a red guardrail).
-    Switchover,
-    /// B8: roll back (confirmed).
-    Rollback,
-    /// B9: resume.
-    Resume,
-    /// Shorter chart window.
-    ZoomIn,
-    /// Longer chart window.
-    ZoomOut,
-    /// Freeze or unfreeze the chart.
-    Freeze,
-}
-
-/// The board's own state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoardState {
-    /// The run shown.
-    pub run: Option<RunId>,
-    /// Index into `ZOOMS`.
-    pub zoom: usize,
-    /// The chart's right edge while frozen.
-    pub frozen_at: Option<DateTime<Utc>>,
-}
-
-impl Default for BoardState {
-    fn default() -> Self {
-        Self {
-            run: None,
-            zoom: DEFAULT_ZOOM,
-            frozen_at: None,
-        }
-    }
-}
-
-impl BoardState {
-    /// The chart's window in seconds.
-    #[must_use]
-    pub fn window_s(&self) -> i64 {
-        ZOOMS[self.zoom.min(ZOOMS.len() - 1)]
-    }
-}
-
-/// A run action waiting for the operator's `y` (or a refusal to read).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunConfirm {
-    /// Start a run.
-    Start {
-        /// The service.
-        service: ServiceKey,
-        /// Its version.
-        from: Version,
-        /// The target release.
-        to: Version,
-    },
-    /// Switch traffic to green (every guardrail green).
-    Switchover {
-        /// The run.
-        run_id: RunId,
-        /// The service.
-        service: ServiceKey,
-        /// The target.
-        to: Version,
-        /// The switchover timeout, in seconds.
-        timeout_s: u32,
-    },
-    /// B5 refused before asking the engine: red guardrails, named.
-    Refused {
-        /// The run.
-        run_id: RunId,
-        /// The red guardrails' details.
-        red: Vec<String>,
-    },
-    /// B8: roll back.
-    Rollback {
-        /// The run.
-        run_id: RunId,
-        /// The service.
-        service: ServiceKey,
-        /// The version blue stays on.
-        from: Version,
-    },
-}
-
-impl RunConfirm {
-    /// The engine command it becomes; a refusal only re-reads the state.
-    #[must_use]
-    pub fn effect(&self) -> Effect {
-        let exec = |label: String, command: Command| Effect::Execute {
-            label,
-            command: Box::new(command),
-        };
-        match self {
-            RunConfirm::Start { service, to, .. } => exec(
-                format!("run start {service}"),
-                Command::StartRun {
-                    service: service.clone(),
-                    target_version: to.clone(),
-                    switchover_timeout_s: None,
-                    lag_threshold_bytes: None,
-                    long_txn_limit_s: None,
-                    auto_switchover: false,
-                },
-            ),
-            RunConfirm::Switchover { run_id, .. } => exec(
-                format!("switchover run {run_id}"),
-                Command::Switchover {
-                    run_id: run_id.clone(),
-                    force: false,
-                    comment: None,
-                },
-            ),
-            RunConfirm::Rollback { run_id, .. } => exec(
-                format!("rollback run {run_id}"),
-                Command::Rollback {
-                    run_id: run_id.clone(),
-                },
-            ),
-            RunConfirm::Refused { .. } => Effect::Resync,
-        }
-    }
-
-    /// The popup's title and lines.
-    #[must_use]
-    pub fn popup(&self, app: &App) -> (&'static str, Vec<Line<'static>>) {
-        let t = &app.theme;
-        let bold = |c| t.fg(c).add_modifier(Modifier::BOLD);
-        let keys = Line::styled("y / enter go · n / esc stay", t.fg(t.muted));
-        match self {
-            RunConfirm::Start { service, from, to } => (
-                "Confirm upgrade run",
-                vec![
-                    Line::from(vec![
-                        Span::raw("Start a blue/green run of "),
-                        Span::styled(service.to_string(), bold(t.danger)),
-                        Span::raw(format!(": {from} → {to}?")),
-                    ]),
-                    Line::raw(
-                        "B1 takes a snapshot, pauses ingestion and disables pg_cron and pg_partman; green is built on the new major beside blue.",
-                    ),
-                    Line::raw(""),
-                    keys,
-                ],
-            ),
-            RunConfirm::Switchover {
-                service,
-                to,
-                timeout_s,
-                ..
-            } => (
-                "Confirm switchover",
-                vec![
-                    Line::from(vec![
-                        Span::raw("Switch "),
-                        Span::styled(service.to_string(), bold(t.danger)),
-                        Span::raw(format!(" over to green ({to})?")),
-                    ]),
-                    Line::raw(format!(
-                        "Writes are fenced on blue, sequences synced, clients moved to green. Past {timeout_s} s everything reverts and blue keeps serving."
-                    )),
-                    Line::styled("guardrails 4/4 ✓", t.fg(t.ok)),
-                    Line::raw(""),
-                    keys,
-                ],
-            ),
-            RunConfirm::Refused { run_id, red } => {
-                let mut lines = vec![Line::from(vec![
-                    Span::styled("Switchover refused (B5): ", bold(t.danger)),
-                    Span::raw(format!("run {run_id} has red guardrails")),
-                ])];
-                lines.extend(
-                    red.iter()
-                        .map(|r| Line::styled(format!("  ✗ {r}"), t.fg(t.danger))),
-                );
-                lines.push(Line::raw(
-                    "Wait for them to turn green, roll back (a), or force it from the command line with --force --comment.",
-                ));
-                lines.push(Line::raw(""));
-                lines.push(Line::styled("esc closes", t.fg(t.muted)));
-                ("Switchover refused", lines)
-            }
-            RunConfirm::Rollback {
-                run_id,
-                service,
-                from,
-            } => (
-                "Confirm rollback",
-                vec![
-                    Line::from(vec![
-                        Span::raw(format!("Roll back run {run_id} of ")),
-                        Span::styled(service.to_string(), bold(t.danger)),
-                        Span::raw("?"),
-                    ]),
-                    Line::raw(format!(
-                        "Green is dropped; blue stays on {from} with its extensions and ingestion back (B8)."
-                    )),
-                    Line::raw(""),
-                    keys,
-                ],
-            ),
-        }
-    }
-}
+pub use crate::tui::state::board::{BoardState, DEFAULT_ZOOM, RunConfirm, RunOp, ZOOMS};
+use crate::tui::state::{Level, Pane};
 
 /// The run the board shows: the chosen one, else the selected service's, else the latest.
 #[must_use]
@@ -415,4 +200,87 @@ pub fn waiting_lines(app: &App) -> Vec<Line<'static>> {
             ]))
         })
         .collect()
+}
+
+impl RunConfirm {
+    /// The popup's title and lines.
+    #[must_use]
+    pub fn popup(&self, app: &App) -> (&'static str, Vec<Line<'static>>) {
+        let t = &app.theme;
+        let bold = |c| t.fg(c).add_modifier(Modifier::BOLD);
+        let keys = Line::styled("y / enter go · n / esc stay", t.fg(t.muted));
+        match self {
+            RunConfirm::Start { service, from, to } => (
+                "Confirm upgrade run",
+                vec![
+                    Line::from(vec![
+                        Span::raw("Start a blue/green run of "),
+                        Span::styled(service.to_string(), bold(t.danger)),
+                        Span::raw(format!(": {from} → {to}?")),
+                    ]),
+                    Line::raw(
+                        "B1 takes a snapshot, pauses ingestion and disables pg_cron and pg_partman; green is built on the new major beside blue.",
+                    ),
+                    Line::raw(""),
+                    keys,
+                ],
+            ),
+            RunConfirm::Switchover {
+                service,
+                to,
+                timeout_s,
+                ..
+            } => (
+                "Confirm switchover",
+                vec![
+                    Line::from(vec![
+                        Span::raw("Switch "),
+                        Span::styled(service.to_string(), bold(t.danger)),
+                        Span::raw(format!(" over to green ({to})?")),
+                    ]),
+                    Line::raw(format!(
+                        "Writes are fenced on blue, sequences synced, clients moved to green. Past {timeout_s} s everything reverts and blue keeps serving."
+                    )),
+                    Line::styled("guardrails 4/4 ✓", t.fg(t.ok)),
+                    Line::raw(""),
+                    keys,
+                ],
+            ),
+            RunConfirm::Refused { run_id, red } => {
+                let mut lines = vec![Line::from(vec![
+                    Span::styled("Switchover refused (B5): ", bold(t.danger)),
+                    Span::raw(format!("run {run_id} has red guardrails")),
+                ])];
+                lines.extend(
+                    red.iter()
+                        .map(|r| Line::styled(format!("  ✗ {r}"), t.fg(t.danger))),
+                );
+                lines.push(Line::raw(
+                    "Wait for them to turn green, roll back (a), or force it from the command line with --force --comment.",
+                ));
+                lines.push(Line::raw(""));
+                lines.push(Line::styled("esc closes", t.fg(t.muted)));
+                ("Switchover refused", lines)
+            }
+            RunConfirm::Rollback {
+                run_id,
+                service,
+                from,
+            } => (
+                "Confirm rollback",
+                vec![
+                    Line::from(vec![
+                        Span::raw(format!("Roll back run {run_id} of ")),
+                        Span::styled(service.to_string(), bold(t.danger)),
+                        Span::raw("?"),
+                    ]),
+                    Line::raw(format!(
+                        "Green is dropped; blue stays on {from} with its extensions and ingestion back (B8)."
+                    )),
+                    Line::raw(""),
+                    keys,
+                ],
+            ),
+        }
+    }
 }

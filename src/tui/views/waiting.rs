@@ -7,8 +7,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::{App, Pane};
+use crate::tui::app::App;
 use crate::tui::fmt;
+use crate::tui::state::Pane;
 use crate::tui::widgets::{gauge, pane};
 
 /// Draws the Waiting-on-me pane.
