@@ -6,22 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Circles not untied yet (each named by its files, sorted); the list only shrinks. The
-/// dashboard's: its state, input and views import each other (issue HOUSE: `tui/` in rooms of
-/// state, input and views).
-const KNOWN: &[&[&str]] = &[&[
-    "tui/app.rs",
-    "tui/derive.rs",
-    "tui/input.rs",
-    "tui/rows.rs",
-    "tui/targets.rs",
-    "tui/triage.rs",
-    "tui/update.rs",
-    "tui/views/incidents.rs",
-    "tui/views/layout.rs",
-    "tui/views/runboard_state.rs",
-    "tui/widgets/pane.rs",
-]];
+/// Circles not untied yet (each named by its files, sorted); the list only shrinks, and is
+/// empty now: a circle that comes back fails the test.
+const KNOWN: &[&[&str]] = &[];
 
 /// Every `.rs` file under `dir`.
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1,84 +1,12 @@
 //! What the panels list, derived from the mirror when it changes — never per frame, so a frame
 //! only formats the rows it shows.
 
-use std::collections::HashMap;
+use crate::model::{ServiceKey, State, StepId};
 
-use crate::model::{ServiceKey, State, Step, StepId};
-
-use super::app::App;
 use super::filter;
-use super::rows::{self, Row};
+use super::rows::{self, Row, Sources};
 use super::state::Pane;
-
-/// Counts that matter on call, for the header.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Steps whose source has an unvalidated newer version.
-    pub waiting: usize,
-    /// Services held from a newer release by a step.
-    pub held: usize,
-    /// Services applying an update.
-    pub updating: usize,
-    /// V6: steps whose source is powered off, so their destination is unprotected.
-    pub unprotected: Vec<StepId>,
-    /// V7: services running or applying a version past their pinned one.
-    pub overrides: Vec<ServiceKey>,
-}
-
-impl Summary {
-    /// Everything that deserves the warning sign.
-    #[must_use]
-    pub fn warnings(&self) -> usize {
-        self.unprotected.len() + self.overrides.len()
-    }
-}
-
-/// Steps by source service. `State::steps_from` scans every step for a service that is the
-/// source of none; the tree asks that of every leaf, so the dashboard keeps its own map.
-#[derive(Debug, Clone, Default)]
-pub struct Sources(HashMap<ServiceKey, Vec<StepId>>);
-
-impl Sources {
-    /// Maps every step of `state` by its source.
-    #[must_use]
-    pub fn build(state: &State) -> Sources {
-        let mut map: HashMap<ServiceKey, Vec<StepId>> = HashMap::new();
-        for s in state.steps.values() {
-            map.entry(s.source.clone()).or_default().push(s.step_id);
-        }
-        Sources(map)
-    }
-
-    /// The steps whose source is `key`.
-    #[must_use]
-    pub fn of<'a>(&self, state: &'a State, key: &ServiceKey) -> Vec<&'a Step> {
-        self.0
-            .get(key)
-            .map(|ids| ids.iter().filter_map(|id| state.steps.get(id)).collect())
-            .unwrap_or_default()
-    }
-}
-
-/// The lists behind the panels.
-#[derive(Debug, Clone, Default)]
-pub struct Derived {
-    /// The pipeline tree's rows.
-    pub rows: Vec<Row>,
-    /// Steps by source.
-    pub sources: Sources,
-    /// Steps waiting for a validation, soonest deadline first.
-    pub waiting: Vec<StepId>,
-    /// Every step, by source then destination.
-    pub steps: Vec<StepId>,
-    /// Indexes into `App::history` that pass the history filter.
-    pub history: Vec<usize>,
-    /// Incidents passing the incidents filter: open ones first, then the most recent.
-    pub incidents: Vec<crate::model::fleet::IncidentId>,
-    /// V6 warnings for the incidents pane: sources powered off, destinations unheld.
-    pub unheld: Vec<String>,
-    /// Header counts.
-    pub summary: Summary,
-}
+use super::state::{App, Derived, Summary};
 
 fn step_text(state: &State, id: StepId) -> String {
     state

@@ -3,13 +3,12 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::Effect;
-use super::app::App;
 use super::filter::Filter;
 use super::keymap::{self, Binding, Op, TABLE};
 use super::modal::{self, Modal};
+use super::state::App;
 use super::state::Level;
 use super::theme::{BUILT_IN, Theme};
-use super::update::dispatch;
 
 /// A key while the filter line is open: text edits apply live; `enter` keeps, `esc` clears.
 pub fn filter_key(app: &mut App, key: &KeyEvent) {
@@ -72,8 +71,13 @@ pub fn palette_entries(app: &App, typed: &str) -> Vec<&'static Binding> {
         .collect()
 }
 
-/// A key in the command palette: type to narrow, arrows to pick, `enter` to run.
-pub fn palette_key(app: &mut App, key: &KeyEvent) -> Option<Effect> {
+/// A key in the command palette: type to narrow, arrows to pick, `enter` runs the pick with
+/// `dispatch` (the dashboard's own, passed down by `update`).
+pub fn palette_key(
+    app: &mut App,
+    key: &KeyEvent,
+    dispatch: fn(&mut App, Op) -> Option<Effect>,
+) -> Option<Effect> {
     let Some(Modal::Palette { input, selected }) = app.modal.as_mut() else {
         return None;
     };

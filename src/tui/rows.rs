@@ -4,9 +4,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::model::{ServiceKey, State};
+use std::collections::HashMap;
 
-use super::derive::Sources;
+use crate::model::{ServiceKey, State, Step, StepId};
+
 use super::filter::{self, Filter};
 
 /// What a row of the tree shows.
@@ -268,4 +269,30 @@ pub fn pipeline_title(state: &State, sources: &Sources, root: &ServiceKey) -> St
         level = next;
     }
     text
+}
+
+/// Steps by source service. `State::steps_from` scans every step for a service that is the
+/// source of none; the tree asks that of every leaf, so the dashboard keeps its own map.
+#[derive(Debug, Clone, Default)]
+pub struct Sources(HashMap<ServiceKey, Vec<StepId>>);
+
+impl Sources {
+    /// Maps every step of `state` by its source.
+    #[must_use]
+    pub fn build(state: &State) -> Sources {
+        let mut map: HashMap<ServiceKey, Vec<StepId>> = HashMap::new();
+        for s in state.steps.values() {
+            map.entry(s.source.clone()).or_default().push(s.step_id);
+        }
+        Sources(map)
+    }
+
+    /// The steps whose source is `key`.
+    #[must_use]
+    pub fn of<'a>(&self, state: &'a State, key: &ServiceKey) -> Vec<&'a Step> {
+        self.0
+            .get(key)
+            .map(|ids| ids.iter().filter_map(|id| state.steps.get(id)).collect())
+            .unwrap_or_default()
+    }
 }

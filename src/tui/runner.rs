@@ -14,8 +14,8 @@ use crate::engine::Engine;
 use crate::engine::clock::system_now;
 
 use super::action::{Action, Effect};
-use super::app::{App, HISTORY_LIMIT};
 use super::config::{self, Config};
+use super::state::{App, HISTORY_LIMIT};
 use super::state::{Level, Options};
 use super::update::{TICK_MS, update};
 use super::views::view;

@@ -2,8 +2,8 @@
 
 use crate::model::{ServiceKey, StepId};
 
-use super::app::App;
 use super::modal::{ConfirmOp, Modal};
+use super::state::App;
 use super::state::{Level, Pane};
 
 /// The service the focused pane points at: the tree's row, a step's source, the detail.
@@ -27,7 +27,7 @@ pub fn service(app: &App) -> Option<ServiceKey> {
             .get(app.cursor(Pane::Incidents).selected)
             .and_then(|id| app.state.incidents.get(id))
             .map(|i| i.service.clone()),
-        Pane::RunBoard => super::views::runboard_state::shown_run(app).map(|r| r.service.clone()),
+        Pane::RunBoard => shown_run(app).map(|r| r.service.clone()),
     }
 }
 
@@ -161,4 +161,20 @@ pub fn power(app: &mut App) {
         on,
         unprotects,
     }));
+}
+
+/// The run the board shows: the chosen one, else the selected service's, else the latest.
+#[must_use]
+pub fn shown_run(app: &App) -> Option<&crate::model::Run> {
+    let state = &app.state;
+    app.board
+        .run
+        .as_ref()
+        .and_then(|id| state.runs.get(id))
+        .or_else(|| {
+            state
+                .runs
+                .values()
+                .max_by_key(|r| (!r.status.is_finished(), r.started_at))
+        })
 }

@@ -9,9 +9,9 @@ use ratatui::backend::TestBackend;
 use crate::engine::Engine;
 
 use super::action::Action;
-use super::app::App;
 use super::keys::Key;
 use super::runner::perform;
+use super::state::App;
 use super::update::update;
 use super::views::view;
 

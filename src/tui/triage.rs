@@ -4,8 +4,8 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::Effect;
-use super::app::App;
 use super::modal::{Modal, edit};
+use super::state::App;
 use super::state::Level;
 use super::travel::{Target, Travel, parse_instant};
 

@@ -6,12 +6,12 @@ use crossterm::event::{KeyEvent, KeyEventKind};
 use ratatui::layout::Size;
 
 use super::action::{Action, Effect};
-use super::app::{App, SPEEDS};
 use super::input;
 use super::keymap::{self, Op};
 use super::keys::Key;
 use super::modal::{Modal, Outcome};
 use super::rows::RowKind;
+use super::state::{App, SPEEDS};
 use super::state::{Level, Pane};
 use super::targets;
 
@@ -103,14 +103,6 @@ pub fn update(app: &mut App, action: Action) -> Option<Effect> {
     }
 }
 
-/// Records an engine call as under way, for the status line.
-pub fn started(app: &mut App, effect: &Effect) {
-    if let Effect::Execute { label, .. } = effect {
-        app.in_flight.push(label.clone());
-        app.dirty = true;
-    }
-}
-
 fn tick(app: &mut App, now: DateTime<Utc>) -> Option<Effect> {
     if !app.virtual_clock() {
         let shown = |t: DateTime<Utc>| t.with_second(0).map(|t| t.timestamp());
@@ -140,7 +132,7 @@ fn on_key(app: &mut App, key: &KeyEvent) -> Option<Effect> {
     }
     match app.modal.as_mut() {
         Some(Modal::Help { .. }) => return input::help_key(app, key),
-        Some(Modal::Palette { .. }) => return input::palette_key(app, key),
+        Some(Modal::Palette { .. }) => return input::palette_key(app, key, dispatch),
         Some(Modal::TravelTo { .. }) => return super::triage::prompt_key(app, key),
         Some(modal) => {
             return match modal.key(key) {
@@ -155,7 +147,7 @@ fn on_key(app: &mut App, key: &KeyEvent) -> Option<Effect> {
                 }
                 Outcome::Run(effect) => {
                     app.modal = None;
-                    started(app, &effect);
+                    app.started(&effect);
                     Some(effect)
                 }
             };

@@ -2,7 +2,11 @@
 //! cursors, status levels) and the run board's state.
 
 pub mod board;
+pub mod dashboard;
+mod derived;
 mod kinds;
 
 pub use board::{BoardState, RunConfirm, RunOp};
+pub use dashboard::{App, DEFAULT_SPEED, HISTORY_LIMIT, SLOTS, SPEEDS};
+pub use derived::{Derived, Summary};
 pub use kinds::{Cursor, Level, Options, Pane, Status};

@@ -6,9 +6,9 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::App;
 use crate::tui::keymap::{self, TABLE};
 use crate::tui::modal::Modal;
+use crate::tui::state::App;
 use crate::tui::state::Level;
 
 /// The footer's key hints for the current context: `(key, word)`.

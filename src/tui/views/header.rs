@@ -7,8 +7,8 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::App;
 use crate::tui::fmt;
+use crate::tui::state::App;
 
 fn width(spans: &[Span<'_>]) -> usize {
     spans.iter().map(Span::width).sum()

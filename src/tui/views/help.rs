@@ -6,8 +6,8 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
-use crate::tui::app::App;
 use crate::tui::keymap::{self, Group, TABLE};
+use crate::tui::state::App;
 use crate::tui::widgets::popup;
 
 /// The help lines for `app`'s context.

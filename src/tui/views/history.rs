@@ -6,8 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::model::Event;
-use crate::tui::app::App;
 use crate::tui::fmt;
+use crate::tui::state::App;
 use crate::tui::state::Pane;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::pane;

@@ -11,8 +11,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::model::fleet::{IncidentLine, incident_line};
-use crate::tui::app::App;
 use crate::tui::fmt;
+use crate::tui::state::App;
 use crate::tui::state::Pane;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::pane;

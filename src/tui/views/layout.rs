@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use crate::tui::app::App;
+use crate::tui::state::App;
 use crate::tui::state::Pane;
 
 /// The smallest usable terminal.

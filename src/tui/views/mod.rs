@@ -24,8 +24,8 @@ use ratatui::layout::Alignment;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::app::App;
 use super::modal::Modal;
+use super::state::App;
 
 /// Draws the dashboard.
 pub fn view(frame: &mut Frame, app: &App, now: DateTime<Utc>) {

@@ -6,10 +6,10 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
-use crate::tui::app::App;
 use crate::tui::fmt;
 use crate::tui::input::palette_entries;
 use crate::tui::modal::{ConfirmOp, Modal, parse_delay};
+use crate::tui::state::App;
 use crate::tui::widgets::popup;
 
 fn names(keys: &[crate::model::ServiceKey]) -> String {

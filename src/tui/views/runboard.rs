@@ -10,13 +10,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::runboard_chart;
-use super::runboard_state::shown_run;
 use crate::model::RunStatus;
 use crate::model::run::{
     PhaseOutcome, Run, RunPhase, Treatment, choice_for, format_bytes, format_downtime, format_span,
 };
-use crate::tui::app::App;
+use crate::tui::state::App;
 use crate::tui::state::Pane;
+use crate::tui::targets::shown_run;
 use crate::tui::widgets::pane;
 
 fn boxed<'a>(app: &App, title: &str) -> Block<'a> {

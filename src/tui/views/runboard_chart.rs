@@ -10,7 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph};
 
 use crate::model::run::{PhaseOutcome, Run, RunPhase, format_bytes, format_span};
-use crate::tui::app::App;
+use crate::tui::state::App;
 
 /// Draws the lag chart of `run` in `area`, ending at `now` (or where it was frozen).
 pub fn lag(frame: &mut Frame, app: &App, run: &Run, now: DateTime<Utc>, area: Rect) {

@@ -4,29 +4,13 @@
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
-use crate::model::run::{Guardrail, Run, RunPhase, format_bytes};
+use crate::model::run::{Guardrail, RunPhase, format_bytes};
 use crate::model::{Command, ServiceType};
 use crate::tui::action::Effect;
-use crate::tui::app::App;
 use crate::tui::modal::{ConfirmOp, Modal};
+use crate::tui::state::App;
 pub use crate::tui::state::board::{BoardState, DEFAULT_ZOOM, RunConfirm, RunOp, ZOOMS};
 use crate::tui::state::{Level, Pane};
-
-/// The run the board shows: the chosen one, else the selected service's, else the latest.
-#[must_use]
-pub fn shown_run(app: &App) -> Option<&Run> {
-    let state = &app.state;
-    app.board
-        .run
-        .as_ref()
-        .and_then(|id| state.runs.get(id))
-        .or_else(|| {
-            state
-                .runs
-                .values()
-                .max_by_key(|r| (!r.status.is_finished(), r.started_at))
-        })
-}
 
 /// Does what a run key asks.
 pub fn dispatch(app: &mut App, op: RunOp) -> Option<Effect> {
@@ -56,7 +40,7 @@ fn open(app: &mut App) {
                 .filter(|r| r.service == s)
                 .max_by_key(|r| r.started_at)
         })
-        .or_else(|| shown_run(app))
+        .or_else(|| crate::tui::targets::shown_run(app))
         .map(|r| r.run_id.clone());
     match run {
         Some(id) => {
@@ -105,7 +89,7 @@ fn start(app: &mut App) {
 }
 
 fn act(app: &mut App, op: RunOp) -> Option<Effect> {
-    let Some(run) = shown_run(app).cloned() else {
+    let Some(run) = crate::tui::targets::shown_run(app).cloned() else {
         app.say(Level::Info, "no run on the board");
         return None;
     };
@@ -171,7 +155,7 @@ fn act(app: &mut App, op: RunOp) -> Option<Effect> {
                 label: format!("resume run {id}"),
                 command: Box::new(Command::ResumeRun { run_id: id }),
             };
-            crate::tui::update::started(app, &effect);
+            app.started(&effect);
             return Some(effect);
         }
     };

@@ -6,8 +6,8 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Span;
 
 use crate::model::{Service, State};
-use crate::tui::derive::Sources;
 use crate::tui::fmt;
+use crate::tui::rows::Sources;
 use crate::tui::theme::Theme;
 
 /// A service's state in a word, most urgent first.

@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use crate::model::{State, Step};
-use crate::tui::app::App;
 use crate::tui::fmt;
+use crate::tui::state::App;
 use crate::tui::state::Pane;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{gauge, pane};

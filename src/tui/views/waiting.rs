@@ -7,8 +7,8 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::app::App;
 use crate::tui::fmt;
+use crate::tui::state::App;
 use crate::tui::state::Pane;
 use crate::tui::widgets::{gauge, pane};
 

@@ -4,7 +4,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType};
 
-use crate::tui::app::App;
+use crate::tui::state::App;
 use crate::tui::state::Pane;
 
 /// The bordered block of `pane`, with its key, title, filter and `count` rows.
