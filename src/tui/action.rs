@@ -31,7 +31,7 @@ pub enum Action {
     /// The journal was read for time travel (every event, oldest first), or could not be.
     Journal {
         /// Where the operator asked to go.
-        target: super::travel::Target,
+        target: Target,
         /// The events, or why they could not be read.
         events: Result<Vec<Event>, String>,
     },
@@ -67,7 +67,16 @@ pub enum Effect {
     /// Read a fresh snapshot (events were missed).
     Resync,
     /// Read the whole journal, to show the past (time travel).
-    Journal(super::travel::Target),
+    Journal(Target),
     /// Let the drivers act for runs waiting on them (on a system clock; advances do it too).
     Drive,
+}
+
+/// Where time travel goes in the past (the journal is read for it, [`Effect::Journal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// `n` events before the newest.
+    Back(usize),
+    /// The last event at or before an instant.
+    At(DateTime<Utc>),
 }

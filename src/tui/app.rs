@@ -13,7 +13,7 @@ pub use super::state::dashboard::{App, DEFAULT_SPEED, HISTORY_LIMIT, SLOTS, SPEE
 pub use super::state::{Cursor, Level, Options, Pane, Status};
 
 use super::action::Effect;
-use super::keymap::Keymap;
+use super::input::keymap::Keymap;
 use super::state::Derived;
 use super::theme::Theme;
 

@@ -14,7 +14,7 @@ use crate::engine::Engine;
 use crate::engine::clock::system_now;
 
 use super::action::{Action, Effect};
-use super::config::{self, Config};
+use super::input::config::{self, Config};
 use super::state::{App, HISTORY_LIMIT};
 use super::state::{Level, Options};
 use super::update::{TICK_MS, update};

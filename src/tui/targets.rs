@@ -2,8 +2,8 @@
 
 use crate::model::{ServiceKey, StepId};
 
-use super::modal::{ConfirmOp, Modal};
 use super::state::App;
+use super::state::modal::{ConfirmOp, Modal};
 use super::state::{Level, Pane};
 
 /// The service the focused pane points at: the tree's row, a step's source, the detail.

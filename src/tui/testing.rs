@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use crate::engine::Engine;
 
 use super::action::Action;
-use super::keys::Key;
+use super::input::keys::Key;
 use super::runner::perform;
 use super::state::App;
 use super::update::update;

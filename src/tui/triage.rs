@@ -4,10 +4,10 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::Effect;
-use super::modal::{Modal, edit};
 use super::state::App;
 use super::state::Level;
-use super::travel::{Target, Travel, parse_instant};
+use super::state::modal::{Modal, edit};
+use super::state::travel::{Target, Travel, parse_instant};
 
 /// `[`: one event earlier (asking for the journal when still live).
 pub fn back(app: &mut App) -> Option<Effect> {
@@ -126,7 +126,10 @@ pub fn arrived(app: &mut App, target: Target, events: Result<Vec<crate::model::E
         }
         Err(live) => {
             app.state = *live;
-            app.say(Level::Info, super::travel::Refusal::Empty.to_string());
+            app.say(
+                Level::Info,
+                super::state::travel::Refusal::Empty.to_string(),
+            );
         }
     }
 }

@@ -7,10 +7,10 @@ use ratatui::layout::Size;
 
 use super::action::{Action, Effect};
 use super::input;
-use super::keymap::{self, Op};
-use super::keys::Key;
-use super::modal::{Modal, Outcome};
-use super::rows::RowKind;
+use super::input::keymap::{self, Op};
+use super::input::keys::Key;
+use super::state::modal::{Modal, Outcome};
+use super::state::rows::RowKind;
 use super::state::{App, SPEEDS};
 use super::state::{Level, Pane};
 use super::targets;

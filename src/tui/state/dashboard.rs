@@ -6,11 +6,11 @@ use std::collections::{HashSet, VecDeque};
 
 use ratatui::layout::Size;
 
+use super::filter::Filter;
+use super::modal::Modal;
 use crate::engine::{ClockInfo, EngineInfo};
 use crate::model::{Event, ServiceKey, State};
-use crate::tui::filter::Filter;
-use crate::tui::keymap::Keymap;
-use crate::tui::modal::Modal;
+use crate::tui::input::keymap::Keymap;
 use crate::tui::theme::Theme;
 
 use super::{Cursor, Derived, Options, Pane, Status};
@@ -74,7 +74,7 @@ pub struct App {
     /// The run board's own state.
     pub board: super::BoardState,
     /// Time travel: the dashboard shows the past, folded from the journal.
-    pub travel: Option<crate::tui::travel::Travel>,
+    pub travel: Option<super::travel::Travel>,
     /// The link to a remote engine, as last reported (`None` for an embedded engine).
     pub link: Option<crate::engine::LinkState>,
 }

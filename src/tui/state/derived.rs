@@ -1,7 +1,7 @@
 //! What the panels list, as derived from the mirror (computed in [`crate::tui::derive`]).
 
+use super::rows::{Row, Sources};
 use crate::model::{ServiceKey, StepId};
-use crate::tui::rows::{Row, Sources};
 
 /// Counts that matter on call, for the header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -3,8 +3,13 @@
 
 pub mod board;
 pub mod dashboard;
+pub mod derive;
 mod derived;
+pub mod filter;
 mod kinds;
+pub mod modal;
+pub mod rows;
+pub mod travel;
 
 pub use board::{BoardState, RunConfirm, RunOp};
 pub use dashboard::{App, DEFAULT_SPEED, HISTORY_LIMIT, SLOTS, SPEEDS};

@@ -6,10 +6,10 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::tui::keymap::{self, TABLE};
-use crate::tui::modal::Modal;
+use crate::tui::input::keymap::{self, TABLE};
 use crate::tui::state::App;
 use crate::tui::state::Level;
+use crate::tui::state::modal::Modal;
 
 /// The footer's key hints for the current context: `(key, word)`.
 #[must_use]

@@ -6,7 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 
-use crate::tui::keymap::{self, Group, TABLE};
+use crate::tui::input::keymap::{self, Group, TABLE};
 use crate::tui::state::App;
 use crate::tui::widgets::popup;
 

@@ -24,8 +24,8 @@ use ratatui::layout::Alignment;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::modal::Modal;
 use super::state::App;
+use super::state::modal::Modal;
 
 /// Draws the dashboard.
 pub fn view(frame: &mut Frame, app: &App, now: DateTime<Utc>) {

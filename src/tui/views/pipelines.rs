@@ -11,9 +11,9 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use tui_tree_widget::{Tree, TreeItem, TreeState};
 
-use crate::tui::rows::{Row, RowKind};
 use crate::tui::state::App;
 use crate::tui::state::Pane;
+use crate::tui::state::rows::{Row, RowKind};
 use crate::tui::widgets::pane;
 
 use super::service;
@@ -118,7 +118,7 @@ fn line<'a>(app: &App, row: &'a Row, now: DateTime<Utc>) -> Line<'a> {
 /// V6: whether a source in the pipeline under `key` is powered off.
 fn source_off(
     state: &crate::model::State,
-    sources: &crate::tui::rows::Sources,
+    sources: &crate::tui::state::rows::Sources,
     key: &crate::model::ServiceKey,
     level: usize,
 ) -> bool {

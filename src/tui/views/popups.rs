@@ -8,8 +8,8 @@ use ratatui::text::{Line, Span};
 
 use crate::tui::fmt;
 use crate::tui::input::palette_entries;
-use crate::tui::modal::{ConfirmOp, Modal, parse_delay};
 use crate::tui::state::App;
+use crate::tui::state::modal::{ConfirmOp, Modal, parse_delay};
 use crate::tui::widgets::popup;
 
 fn names(keys: &[crate::model::ServiceKey]) -> String {

@@ -7,9 +7,9 @@ use ratatui::text::{Line, Span};
 use crate::model::run::{Guardrail, RunPhase, format_bytes};
 use crate::model::{Command, ServiceType};
 use crate::tui::action::Effect;
-use crate::tui::modal::{ConfirmOp, Modal};
 use crate::tui::state::App;
 pub use crate::tui::state::board::{BoardState, DEFAULT_ZOOM, RunConfirm, RunOp, ZOOMS};
+use crate::tui::state::modal::{ConfirmOp, Modal};
 use crate::tui::state::{Level, Pane};
 
 /// Does what a run key asks.
@@ -169,7 +169,7 @@ pub fn waiting_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let key = app
         .keymap
-        .first_key(crate::tui::keymap::Op::Run(RunOp::Board))
+        .first_key(crate::tui::input::keymap::Op::Run(RunOp::Board))
         .unwrap_or_default();
     app.state
         .runs

@@ -7,7 +7,7 @@ use ratatui::text::Span;
 
 use crate::model::{Service, State};
 use crate::tui::fmt;
-use crate::tui::rows::Sources;
+use crate::tui::state::rows::Sources;
 use crate::tui::theme::Theme;
 
 /// A service's state in a word, most urgent first.

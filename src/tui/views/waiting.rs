@@ -48,7 +48,9 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
         .saturating_sub(fixed + gauge_width + usize::from(gauge_width > 0))
         .min(longest)
         .max(12);
-    let validate_key = app.keymap.first_key(crate::tui::keymap::Op::Validate);
+    let validate_key = app
+        .keymap
+        .first_key(crate::tui::input::keymap::Op::Validate);
     for (i, id) in list.iter().enumerate().skip(cursor.offset).take(height) {
         let Some(step) = app.state.steps.get(id) else {
             continue;

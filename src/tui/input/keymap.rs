@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::keys::Key;
-use super::state::Pane;
+use crate::tui::state::Pane;
 
 /// Everything a key can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,7 +70,7 @@ pub enum Op {
     /// Run simulated time slower (down to paused).
     Slower,
     /// The run board and its actions (B10).
-    Run(super::state::RunOp),
+    Run(crate::tui::state::RunOp),
 }
 
 /// How keys are grouped in the help overlay.
@@ -125,7 +125,9 @@ pub struct Binding {
     pub footer: bool,
 }
 
-use super::state::RunOp::{Board, Freeze, Resume, Rollback, Start, Switchover, ZoomIn, ZoomOut};
+use crate::tui::state::RunOp::{
+    Board, Freeze, Resume, Rollback, Start, Switchover, ZoomIn, ZoomOut,
+};
 use Group::{Actions, Demo, Global, Navigation, Travel};
 use Pane::{Detail, History, Incidents, Pipelines, RunBoard, Steps, Waiting};
 

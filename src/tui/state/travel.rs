@@ -14,14 +14,7 @@ const CHECKPOINTS: usize = 48;
 /// The fewest events between two checkpoints.
 const MIN_SPACING: usize = 256;
 
-/// Where to go in the past.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
-    /// `n` events before the newest.
-    Back(usize),
-    /// The last event at or before an instant.
-    At(DateTime<Utc>),
-}
+pub use crate::tui::action::Target;
 
 /// The dashboard in the past.
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::keymap::{KeySpec, Keymap};
-use super::theme::{DEFAULT_THEME, Theme};
+use crate::tui::theme::{DEFAULT_THEME, Theme};
 
 /// The file's content.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,14 +1,20 @@
-//! Keys while typing: the filter line, the help overlay and the command palette.
+//! The dashboard's input: keys (`keys`), the key table (`keymap`), the config file that rebinds
+//! them and picks a theme (`config`), and keys while typing: the filter line, the help overlay
+//! and the command palette.
+
+pub mod config;
+pub mod keymap;
+pub mod keys;
 
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::Effect;
-use super::filter::Filter;
-use super::keymap::{self, Binding, Op, TABLE};
-use super::modal::{self, Modal};
 use super::state::App;
 use super::state::Level;
+use super::state::filter::Filter;
+use super::state::modal::{self, Modal};
 use super::theme::{BUILT_IN, Theme};
+use keymap::{Binding, Op, TABLE};
 
 /// A key while the filter line is open: text edits apply live; `enter` keeps, `esc` clears.
 pub fn filter_key(app: &mut App, key: &KeyEvent) {
@@ -108,7 +114,7 @@ pub fn palette_key(
 }
 
 fn set_theme(app: &mut App, name: &str) -> Option<Effect> {
-    match Theme::load(name, super::config::themes_dir().as_deref()) {
+    match Theme::load(name, config::themes_dir().as_deref()) {
         Ok(t) => {
             app.theme = t;
             app.say(Level::Ok, format!("theme {name}"));

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use crate::model::pipeline::DELAY_DAYS;
 use crate::model::{Command, ServiceKey, StepId, Version};
 
-use super::action::Effect;
+use crate::tui::action::Effect;
 
 /// A dangerous action waiting for confirmation: it travels as data, and only the popup's
 /// confirmation turns it into an engine command.
@@ -28,7 +28,7 @@ pub enum ConfirmOp {
         unprotects: Vec<ServiceKey>,
     },
     /// Start, switch over or roll back a run (or read why a switchover is refused).
-    Run(super::state::RunConfirm),
+    Run(super::RunConfirm),
 }
 
 impl ConfirmOp {

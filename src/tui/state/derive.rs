@@ -3,10 +3,10 @@
 
 use crate::model::{ServiceKey, State, StepId};
 
+use super::Pane;
 use super::filter;
 use super::rows::{self, Row, Sources};
-use super::state::Pane;
-use super::state::{App, Derived, Summary};
+use super::{App, Derived, Summary};
 
 fn step_text(state: &State, id: StepId) -> String {
     state
