@@ -5,6 +5,7 @@
 
 pub mod action;
 pub mod app;
+pub mod board;
 pub mod chaos;
 pub mod fmt;
 pub mod input;

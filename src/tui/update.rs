@@ -243,7 +243,7 @@ pub fn dispatch(app: &mut App, op: Op) -> Option<Effect> {
         Op::Delay => targets::delay(app),
         Op::Maintenance => targets::maintenance(app),
         Op::Power => targets::power(app),
-        Op::Run(op) => return super::views::runboard_state::dispatch(app, op),
+        Op::Run(op) => return super::board::dispatch(app, op),
         Op::Faster | Op::Slower => {
             let i = SPEEDS.iter().position(|s| *s >= app.speed).unwrap_or(0);
             let j = if op == Op::Faster {

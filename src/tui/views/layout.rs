@@ -56,7 +56,7 @@ pub fn wide(area: Rect) -> bool {
 
 /// Rows in Waiting on me: steps, and runs waiting for an operator.
 fn waiting_rows(app: &App) -> usize {
-    app.derived.waiting.len() + super::runboard_state::waiting_lines(app).len()
+    app.derived.waiting.len() + super::runboard_lines::waiting_lines(app).len()
 }
 
 /// Lines the incidents panel wants when another pane has the focus.

@@ -12,7 +12,7 @@ pub mod pipelines;
 pub mod popups;
 pub mod runboard;
 pub mod runboard_chart;
-pub mod runboard_state;
+pub mod runboard_lines;
 pub mod service;
 pub mod steps;
 pub mod tabs;

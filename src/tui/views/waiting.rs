@@ -19,7 +19,7 @@ pub fn render(frame: &mut Frame, app: &App, now: DateTime<Utc>, area: Rect) {
     let block = pane::block(app, Pane::Waiting, Some(list.len()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let mut lines = super::runboard_state::waiting_lines(app);
+    let mut lines = super::runboard_lines::waiting_lines(app);
     if list.is_empty() && lines.is_empty() {
         frame.render_widget(
             Line::styled("nothing waits for a validation", t.fg(t.muted)),
