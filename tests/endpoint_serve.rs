@@ -12,8 +12,6 @@ mod cli;
 mod edge;
 #[path = "common/pg.rs"]
 mod pg;
-#[path = "common/raw_login.rs"]
-mod raw_login;
 
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -373,7 +371,7 @@ async fn newer_protocols_long_nonces_and_broken_framing_get_postgresql_s_answers
     assert!(text.contains("client nonce"), "{text}");
 
     let password = pg::dsn(&served.blue, "app").password().expect("password");
-    let mut session = raw_login::login(served.endpoint, pooled_role, &password, "app").await;
+    let mut session = edge::raw_login(served.endpoint, pooled_role, &password, "app").await;
     session
         .write_all(&[b'Q', 0, 0, 0, 3])
         .await

@@ -54,19 +54,20 @@ fn code(text: &str) -> String {
     out
 }
 
-/// Every path a file names: `use` trees expanded (`a::{b, c::d}` is `a::b` and `a::c::d`) and
-/// paths written in the code.
-fn paths(code: &str) -> Vec<String> {
+/// The `use` trees of a file (what follows `use`, to its `;`), and whether each is re-exported
+/// (`pub use`, `pub(crate) use`; `pub(super) use` is not a re-export to the crate).
+fn use_trees(code: &str) -> Vec<(bool, String)> {
     let mut out = Vec::new();
-    let mut uses = Vec::new();
     let mut lines = code.lines();
     while let Some(line) = lines.next() {
         let line = line.trim_start();
-        let line = line
+        let (public, line) = match line
             .strip_prefix("pub ")
             .or_else(|| line.strip_prefix("pub(crate) "))
-            .or_else(|| line.strip_prefix("pub(super) "))
-            .unwrap_or(line);
+        {
+            Some(rest) => (true, rest),
+            None => (false, line.strip_prefix("pub(super) ").unwrap_or(line)),
+        };
         let Some(tree) = line.strip_prefix("use ") else {
             continue;
         };
@@ -77,8 +78,18 @@ fn paths(code: &str) -> Vec<String> {
                 None => break,
             }
         }
-        let tree = tree.split(';').next().unwrap_or("");
-        expand("", tree, &mut uses);
+        out.push((public, tree.split(';').next().unwrap_or("").to_string()));
+    }
+    out
+}
+
+/// Every path a file names: `use` trees expanded (`a::{b, c::d}` is `a::b` and `a::c::d`) and
+/// paths written in the code.
+fn paths(code: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut uses = Vec::new();
+    for (_, tree) in use_trees(code) {
+        expand("", &tree, &mut uses);
     }
     // Paths through the file's own child modules (`mod steps;` then `steps::critical`).
     let children: Vec<String> = code
@@ -171,24 +182,12 @@ type Reexports = BTreeMap<(Vec<String>, String), Vec<String>>;
 
 /// The `pub use child::…` lines of a module's file, as [`Reexports`].
 fn reexports(module: &[String], code: &str, out: &mut Reexports) {
-    let mut lines = code.lines();
-    while let Some(line) = lines.next() {
-        let line = line.trim_start();
-        let Some(tree) = line
-            .strip_prefix("pub use ")
-            .or_else(|| line.strip_prefix("pub(crate) use "))
-        else {
+    for (public, tree) in use_trees(code) {
+        if !public {
             continue;
-        };
-        let mut tree = tree.to_string();
-        while !tree.contains(';') {
-            match lines.next() {
-                Some(more) => tree.push_str(more),
-                None => break,
-            }
         }
         let mut paths = Vec::new();
-        expand("", tree.split(';').next().unwrap_or(""), &mut paths);
+        expand("", &tree, &mut paths);
         for path in paths {
             let mut parts: Vec<&str> = path.split("::").collect();
             if parts.first() == Some(&"self") {

@@ -106,18 +106,7 @@ async fn kill_chain(points: &[&str], lost_tries: u64) {
     let green_dsn = pg::green_as_blue(&blue, &green, "pay");
 
     let db = cli::Db::virtual_at("2026-01-05T09:00:00Z");
-    db.ok(&["project", "create", "pay-prod"]);
-    db.ok(&[
-        "service",
-        "create",
-        "--project",
-        "pay-prod",
-        "--type",
-        "pg",
-        "--version",
-        "15.8",
-        "payments",
-    ]);
+    db.pg_service("pay-prod", "payments", &[]);
     db.ok(&["release", "publish", "--type", "pg", "17.2"]);
     let endpoint = format!("127.0.0.1:{}", free_port());
     db.ok(&[

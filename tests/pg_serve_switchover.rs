@@ -28,20 +28,7 @@ fn remote(url: &str, args: &[&str]) -> cli::Run {
 
 /// pay-prod/payments on pg 15.8 (with `extra` options), and pg 17.2 published.
 fn payments_service(db: &cli::Db, extra: &[&str]) {
-    db.ok(&["project", "create", "pay-prod"]);
-    let mut args = vec![
-        "service",
-        "create",
-        "--project",
-        "pay-prod",
-        "--type",
-        "pg",
-        "--version",
-        "15.8",
-    ];
-    args.extend_from_slice(extra);
-    args.push("payments");
-    db.ok(&args);
+    db.pg_service("pay-prod", "payments", extra);
     db.ok(&["release", "publish", "--type", "pg", "17.2"]);
 }
 

@@ -18,37 +18,32 @@ pub fn rss_mb(pid: u32) -> f64 {
     rss_of(pid) as f64 / 1e6
 }
 
-/// CPU seconds (user and system) of process `pid`.
-pub fn cpu_of(pid: u32) -> f64 {
+/// The sum of these fields of `/proc/PID/stat` (counted after the command's name), in seconds.
+fn stat_seconds(pid: u32, fields: &[usize]) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
+    let values: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields
+        .iter()
+        .filter_map(|&i| values.get(i)?.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
+/// CPU seconds (user and system) of process `pid`: utime and stime, fields 14 and 15 of the
+/// line, 12 and 13 after the name.
+pub fn cpu_of(pid: u32) -> f64 {
+    stat_seconds(pid, &[11, 12])
 }
 
 pub fn own_cpu() -> f64 {
     cpu_of(std::process::id())
 }
 
-/// CPU seconds of the postmaster and its backends (children that exited included).
+/// CPU seconds of the postmaster and its backends (children that exited included: cutime and
+/// cstime follow).
 pub fn tree_cpu(postmaster: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let mut total = (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / 100.0;
+    let mut total = stat_seconds(postmaster, &[11, 12, 13, 14]);
     if let Ok(children) =
         std::fs::read_to_string(format!("/proc/{postmaster}/task/{postmaster}/children"))
     {

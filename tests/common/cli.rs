@@ -91,6 +91,24 @@ impl Db {
         lockstep(&all)
     }
 
+    /// Creates `project` and a pg 15.8 service `name` in it, with `extra` options.
+    pub fn pg_service(&self, project: &str, name: &str, extra: &[&str]) {
+        self.ok(&["project", "create", project]);
+        let mut args = vec![
+            "service",
+            "create",
+            "--project",
+            project,
+            "--type",
+            "pg",
+            "--version",
+            "15.8",
+        ];
+        args.extend_from_slice(extra);
+        args.push(name);
+        self.ok(&args);
+    }
+
     /// Runs and requires success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let r = self.run(args);

@@ -55,18 +55,7 @@ pub fn serve(limits: &[&str], nofile: Option<u64>) -> Served {
         .expect("psql runs");
     assert!(setup.status.success(), "{setup:?}");
     let db = cli::Db::virtual_at("2026-01-05T09:00:00Z");
-    db.ok(&["project", "create", "pay"]);
-    db.ok(&[
-        "service",
-        "create",
-        "--project",
-        "pay",
-        "--type",
-        "pg",
-        "--version",
-        "15.8",
-        "app",
-    ]);
+    db.pg_service("pay", "app", &[]);
     let endpoint: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let blue_dsn = pg::dsn(&blue, "app");
     let green_dsn = pg::dsn(&blue, "green");
@@ -130,14 +119,6 @@ impl Served {
     /// The DSN of the pooled role (blue's superuser) through the endpoint, to `app`.
     pub fn pooled(&self) -> Dsn {
         pg::via(self.endpoint, &self.blue, "app")
-    }
-
-    /// The DSN of role [`OTHER`] through the endpoint, with `password`.
-    pub fn other(&self, password: &str) -> String {
-        format!(
-            "host=127.0.0.1 port={} user={OTHER} password={password} dbname=app",
-            self.endpoint.port()
-        )
     }
 
     /// Everything the serve logged so far.
@@ -232,4 +213,43 @@ pub async fn at_password(addr: SocketAddr, user: &str) -> TcpStream {
     let (tag, _) = message(&mut client).await;
     assert_eq!(tag, b'R', "asked for a password");
     client
+}
+
+/// Logs in as `user` with `password` to `database` at `addr` (SCRAM-SHA-256) on a raw socket,
+/// for sending what no driver would once logged in; returns it after the first ReadyForQuery.
+pub async fn raw_login(addr: SocketAddr, user: &str, password: &str, database: &str) -> TcpStream {
+    use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(&startup(&[("user", user), ("database", database)]))
+        .await
+        .expect("startup");
+    let (tag, body) = message(&mut stream).await;
+    assert_eq!((tag, &body[..4]), (b'R', &10i32.to_be_bytes()[..]), "SASL");
+    let mut scram = ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
+    let mut first = b"SCRAM-SHA-256\0".to_vec();
+    first.extend_from_slice(
+        &i32::try_from(scram.message().len())
+            .expect("small")
+            .to_be_bytes(),
+    );
+    first.extend_from_slice(scram.message());
+    stream.write_all(&typed(b'p', &first)).await.expect("first");
+    let (tag, body) = message(&mut stream).await;
+    assert_eq!(tag, b'R', "SASLContinue");
+    scram.update(&body[4..]).expect("server-first");
+    stream
+        .write_all(&typed(b'p', scram.message()))
+        .await
+        .expect("final");
+    let (tag, body) = message(&mut stream).await;
+    assert_eq!(tag, b'R', "SASLFinal");
+    scram.finish(&body[4..]).expect("server signature");
+    loop {
+        let (tag, body) = message(&mut stream).await;
+        assert_ne!(tag, b'E', "{}", String::from_utf8_lossy(&body));
+        if tag == b'Z' {
+            return stream;
+        }
+    }
 }

@@ -228,6 +228,14 @@ impl FailedLogins {
         (Duration::from_millis(100) * factor).min(MAX_LOGIN_DELAY)
     }
 
+    /// Waits as long as [`delay`](Self::delay) says for `ip` (not at all for most addresses).
+    pub(super) async fn hold_back(&self, ip: std::net::IpAddr) {
+        let wait = self.delay(ip);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// A login from `ip` failed.
     pub(super) fn failed(&self, ip: std::net::IpAddr) {
         let Ok(mut recent) = self.recent.lock() else {

@@ -78,10 +78,7 @@ pub(super) async fn admit(
                 // (as PostgreSQL's auth_delay): guessing slows down, good logins never wait.
                 if let Some(peer) = peer {
                     shared.failed_logins.failed(peer.ip());
-                    let wait = shared.failed_logins.delay(peer.ip());
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
+                    shared.failed_logins.hold_back(peer.ip()).await;
                 }
                 let _ = client.write_all(&refusal.message).await;
                 let peer = peer.map_or_else(|| "?".into(), |a| a.to_string());
@@ -113,10 +110,7 @@ pub(super) async fn admit(
         // A login on the server costs it a backend before any password is checked: from an
         // address that keeps failing, it waits first.
         if let Ok(peer) = client.peer_addr() {
-            let wait = shared.failed_logins.delay(peer.ip());
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
+            shared.failed_logins.hold_back(peer.ip()).await;
         }
         // A login on the server itself holds a server connection too: it waits its turn.
         let slot = match slots::take(shared, &target.addr, None).await {

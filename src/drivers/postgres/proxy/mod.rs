@@ -328,13 +328,6 @@ impl ProxyHandle {
         self.shared.parked.send_replace(true);
     }
 
-    /// Server connections held for clients now (sessions' and idle pooled ones), and clients
-    /// waiting in line for one.
-    #[must_use]
-    pub fn slots(&self) -> (usize, usize) {
-        (self.shared.slots.in_use(), self.shared.slots.waiting())
-    }
-
     /// Idle server connections kept for the next client.
     #[must_use]
     pub fn pooled(&self) -> usize {

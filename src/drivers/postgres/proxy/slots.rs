@@ -9,7 +9,6 @@
 //! for a waiting client.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use std::collections::VecDeque;
@@ -28,7 +27,6 @@ pub(super) struct Slots {
     free: Arc<Semaphore>,
     size: usize,
     wait: Duration,
-    waiting: AtomicUsize,
     /// Clients waiting for a connection given back, first come first served.
     line: std::sync::Mutex<VecDeque<Waiter>>,
     /// Refusals for waiting too long, logged sparsely.
@@ -42,7 +40,6 @@ impl Slots {
             free: Arc::new(Semaphore::new(size)),
             size,
             wait,
-            waiting: AtomicUsize::new(0),
             line: std::sync::Mutex::new(VecDeque::new()),
             warned: super::sparse::Sparse::default(),
         }
@@ -63,12 +60,8 @@ impl Slots {
         self.wait
     }
 
-    /// Clients waiting for a server connection now.
-    pub(super) fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::Relaxed)
-    }
-
     /// Slots in use now (sessions' server connections and idle pooled ones).
+    #[cfg(test)]
     pub(super) fn in_use(&self) -> usize {
         self.size - self.free.available_permits()
     }
@@ -142,8 +135,6 @@ pub(super) enum Got {
 pub(super) async fn take(shared: &Shared, addr: &str, params: Option<&Params>) -> Option<Got> {
     let slots = &shared.slots;
     let deadline = tokio::time::Instant::now() + slots.wait;
-    slots.waiting.fetch_add(1, Ordering::Relaxed);
-    let _counted = Uncount(&slots.waiting);
     loop {
         if let Some(params) = params
             && let Some((conn, slot)) = shared.pool.take_with_slot(addr, params)
@@ -176,15 +167,6 @@ pub(super) async fn take(shared: &Shared, addr: &str, params: Option<&Params>) -
         got = rx => got.ok(),
         permit = free.acquire_owned() => permit.ok().map(Got::Slot),
         () = tokio::time::sleep_until(deadline) => None,
-    }
-}
-
-/// Uncounts a waiting client when it stops waiting, however it stops.
-struct Uncount<'a>(&'a AtomicUsize);
-
-impl Drop for Uncount<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -254,17 +254,9 @@ impl Framer {
                 out.push(Piece::More(buf.split_to(n).freeze()));
                 continue;
             }
-            if buf.len() < 5 {
+            let Some(size) = claimed_size(buf)? else {
                 return Ok(());
-            }
-            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-            if !(4..=MAX_MESSAGE).contains(&len) {
-                return Err(format!(
-                    "a message of type {:?} claims {len} bytes",
-                    buf[0] as char
-                ));
-            }
-            let size = len + 1;
+            };
             if size <= STREAM_ABOVE {
                 if buf.len() < size {
                     buf.reserve(size - buf.len());
@@ -286,21 +278,30 @@ impl Framer {
     }
 }
 
+/// The whole size (type byte and length included) the typed message at the front of `buf`
+/// claims, once its header is there; a length no message can have is an error.
+fn claimed_size(buf: &[u8]) -> Result<Option<usize>, String> {
+    if buf.len() < 5 {
+        return Ok(None);
+    }
+    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+    if !(4..=MAX_MESSAGE).contains(&len) {
+        return Err(format!(
+            "a message of type {:?} claims {len} bytes",
+            buf[0] as char
+        ));
+    }
+    Ok(Some(len + 1))
+}
+
 /// Takes every complete typed message off the front of `buf`, leaving a partial one there.
 pub fn split_messages(buf: &mut BytesMut, out: &mut Vec<Message>) -> Result<(), String> {
-    while buf.len() >= 5 {
-        let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
-        if !(4..=MAX_MESSAGE).contains(&len) {
-            return Err(format!(
-                "a message of type {:?} claims {len} bytes",
-                buf[0] as char
-            ));
-        }
-        if buf.len() < len + 1 {
-            buf.reserve(len + 1 - buf.len());
+    while let Some(size) = claimed_size(buf)? {
+        if buf.len() < size {
+            buf.reserve(size - buf.len());
             return Ok(());
         }
-        let raw = buf.split_to(len + 1).freeze();
+        let raw = buf.split_to(size).freeze();
         out.push(Message { tag: raw[0], raw });
     }
     Ok(())
